@@ -1,0 +1,327 @@
+"""Configuration: pydantic models of config/*.yaml, loaded with FILE:LINE errors and
+SYNDICATE_<SECTION>__<KEY> environment overrides."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+
+from syndicate.errors import ConfigError
+from syndicate.model import Kind
+from syndicate.text import SLUG
+from syndicate.yamlfile import Loc, dotted, line_of, parse_yaml, read_text
+
+DEFAULT_PATH = Path("config/syndicate.yaml")
+ENV_PREFIX = "SYNDICATE_"
+_LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+
+def _list_of(what: str) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+StrList = Annotated[list[str], _list_of("strings")]
+KindList = Annotated[list[Kind], _list_of("kinds")]
+
+
+def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    return value if value.is_absolute() or base is None else base / value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Site(_Section):
+    title: str
+    base_url: str
+    language: str = "en"
+    timezone: str = "UTC"
+    output_dir: Path = Path("public")
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("language")
+    @classmethod
+    def _bcp47(cls, value: str) -> str:
+        if not _LANG.match(value):
+            raise ValueError(
+                f"expected a BCP 47 language tag such as 'en' or 'tr-TR', got {value!r}"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Istanbul'"
+            ) from None
+        return value
+
+    _output = field_validator("output_dir")(_relative_to_config)
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Database(_Section):
+    url: str = "sqlite:///var/syndicate.db"
+
+    @field_validator("url")
+    @classmethod
+    def _resolve_sqlite(cls, value: str, info: ValidationInfo) -> str:
+        """Relative SQLite paths are relative to the config file, not the working directory."""
+        scheme, sep, rest = value.partition(":///")
+        if not sep:
+            if value.startswith("sqlite://"):
+                return value  # in-memory
+            raise ValueError(
+                f"expected a database URL such as 'sqlite:///var/syndicate.db', got {value!r}"
+            )
+        base = (info.context or {}).get("base_dir")
+        if scheme.startswith("sqlite") and base is not None and not rest.startswith("/") and rest:
+            path, query_sep, query = rest.partition("?")
+            return f"{scheme}:///{base / path}{query_sep}{query}"
+        return value
+
+
+class _FileSource(_Section):
+    path: Path
+    _path = field_validator("path")(_relative_to_config)
+
+
+class MarkdownSource(_FileSource):
+    type: Literal["markdown"]
+
+
+class JsonSource(_FileSource):
+    type: Literal["json"]
+
+
+class CsvSource(_FileSource):
+    type: Literal["csv"]
+
+
+class HtmlSource(_FileSource):
+    """A listing page read with CSS selectors; `sel@attr` reads an attribute instead of text."""
+
+    type: Literal["html"]
+    item: str = "li"
+    title: str = "h3"
+    link: str = "a@href"
+    summary: str = "p"
+    date: str | None = "time@datetime"
+    author: str | None = None
+    base_url: str | None = None
+    kind: Kind = Kind.PRESS_RELEASE
+    byline_kind: Kind = Kind.OP_ED
+    datelines: StrList = Field(default_factory=list)
+
+
+class FeedSource(_Section):
+    type: Literal["feed"]
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url_or_path(cls, value: str, info: ValidationInfo) -> str:
+        if urlsplit(value).scheme in ("http", "https"):
+            return value
+        return str(_relative_to_config(Path(value), info))
+
+
+Source = Annotated[
+    MarkdownSource | HtmlSource | FeedSource | JsonSource | CsvSource,
+    Field(discriminator="type"),
+]
+
+
+class Topic(_Section):
+    title: str
+    description: str = ""
+    keywords: StrList = Field(default_factory=list)
+    datelines: StrList = Field(default_factory=list)
+    kinds: KindList = Field(default_factory=list)
+
+
+def _topic_slug(slug: str) -> str:
+    if slug == "all":
+        raise ValueError("'all' is reserved for the feed of every release; rename the topic")
+    if not SLUG.match(slug):
+        raise ValueError(f"topic slug {slug!r} must be lowercase letters, digits and hyphens")
+    return slug
+
+
+TopicSlug = Annotated[str, AfterValidator(_topic_slug)]
+
+
+class Config(_Section):
+    site: Site
+    database: Database = Database()
+    sources: Annotated[list[Source], _list_of("sources")] = Field(default_factory=list)
+    topics: dict[TopicSlug, Topic] = Field(default_factory=dict)
+    path: Path = Field(default=DEFAULT_PATH, exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def config_path(explicit: Path | str | None = None) -> Path:
+    """--config beats SYNDICATE_CONFIG beats config/syndicate.yaml."""
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_PATH)
+
+
+def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load, override from the environment, validate; every problem in one ConfigError."""
+    path = config_path(path)
+    data = parse_yaml(read_text(path), str(path))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping with a 'site' section at the top level")
+    env_locs = _apply_env(data, os.environ if environ is None else environ)
+    context = {"base_dir": path.parent.absolute()}
+    try:
+        config = Config.model_validate({**data, "path": path}, context=context)
+    except ValidationError as exc:
+        messages = [_describe(err, data, path, env_locs) for err in exc.errors()]
+        raise ConfigError("\n".join(sorted(set(messages), key=_line_key))) from None
+    return config
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[Loc, str]:
+    """Write SYNDICATE_A__B=v into data['a']['b']; remember which locations came from env."""
+    locs: dict[Loc, str] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = data
+        for key in keys[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        node[keys[-1]] = value
+        locs[tuple(keys)] = name
+    return locs
+
+
+def _describe(err: ErrorDetails, data: Any, path: Path, env_locs: dict[Loc, str]) -> str:
+    loc: Loc = tuple(err["loc"])
+    field = dotted(loc, data) or "(top level)"
+    for env_loc, name in env_locs.items():
+        if loc[: len(env_loc)] == env_loc:
+            return f"environment {name}: {field}: {_message(err, data)}"
+    line = line_of(data, loc)
+    return f"{path}:{(line or 0) + 1}: {field}: {_message(err, data)}"
+
+
+def _message(err: ErrorDetails, data: Any) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind == "extra_forbidden":
+        return "unknown key" + _suggest(err, data)
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "union_tag_invalid":
+        return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return "missing 'type' (markdown, html, feed, json or csv)"
+    if kind in ("enum", "literal_error"):
+        return f"expected one of {ctx.get('expected')}, got {err['input']!r}"
+    simple = {
+        "string_type": "expected a string",
+        "list_type": "expected a list",
+        "dict_type": "expected a mapping",
+        "model_type": "expected a mapping",
+        "model_attributes_type": "expected a mapping",
+        "int_parsing": "expected a whole number",
+        "int_type": "expected a whole number",
+        "bool_parsing": "expected true or false",
+        "bool_type": "expected true or false",
+    }
+    if kind in simple:
+        return f"{simple[kind]}, got {err['input']!r}"
+    msg = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def _suggest(err: ErrorDetails, data: Any) -> str:
+    loc = tuple(err["loc"])
+    known = _known_keys(loc[:-1], data)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f"; expected one of: {', '.join(known)}" if known else ""
+
+
+_SOURCES: dict[str, type[BaseModel]] = {
+    "markdown": MarkdownSource,
+    "html": HtmlSource,
+    "feed": FeedSource,
+    "json": JsonSource,
+    "csv": CsvSource,
+}
+
+
+def _known_keys(parent: Loc, data: Any) -> list[str]:
+    """Keys allowed in the mapping at `parent`, for 'did you mean' hints."""
+    model: type[BaseModel] | None = None
+    if parent == ():
+        model = Config
+    elif parent == ("site",):
+        model = Site
+    elif parent == ("database",):
+        model = Database
+    elif len(parent) >= 2 and parent[0] == "topics":
+        model = Topic
+    elif len(parent) >= 2 and parent[0] == "sources" and isinstance(parent[1], int):
+        sources = data.get("sources") if isinstance(data, dict) else None
+        item = sources[parent[1]] if isinstance(sources, list) else None
+        model = _SOURCES.get(str(item.get("type"))) if isinstance(item, dict) else None
+    if model is None:
+        return []
+    return [name for name, field in model.model_fields.items() if not field.exclude]
+
+
+def _line_key(message: str) -> tuple[int, str]:
+    parts = message.split(":", 2)
+    return (int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0, message)

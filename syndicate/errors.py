@@ -1,0 +1,29 @@
+"""The one exception family: callers catch SyndicateError, users see its message."""
+
+
+class SyndicateError(Exception):
+    """Base of every error syndicate raises on purpose; its message is for the user."""
+
+    exit_code = 1
+
+
+class ConfigError(SyndicateError, ValueError):
+    """The configuration is invalid; the message names file, line and field."""
+
+    exit_code = 2
+
+
+class ContentError(SyndicateError, ValueError):
+    """One release record cannot be read; ingest reports it and moves on."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class SourceError(SyndicateError, OSError):
+    """A whole source cannot be read (missing file, unreachable URL, bad encoding)."""
+
+
+class StoreError(SyndicateError):
+    """The release store failed; nothing half-written was committed."""

@@ -1,0 +1,107 @@
+"""Bulk imports from a CMS export: JSON (an array, or JSON Lines) and CSV, model field names."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from syndicate.errors import SourceError
+from syndicate.ingest.items import Problem, RawItem
+
+_decoder = json.JSONDecoder()
+
+
+def read_text(path: Path, label: str) -> str:
+    """A whole export as text; a source that cannot be read at all is a SourceError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError(f"{label}: file not found") from None
+    except OSError as exc:
+        raise SourceError(f"{label}: cannot read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SourceError(f"{label}:{line}: not valid UTF-8 (byte {exc.start})") from None
+
+
+def read_json(path: Path, label: str) -> Iterator[RawItem | Problem]:
+    text = read_text(path, label)
+    start = len(text) - len(text.lstrip())
+    if text[start : start + 1] == "[":
+        yield from _json_array(text, start + 1, label)
+    else:
+        yield from _json_lines(text, label)
+
+
+def _line_at(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _item(obj: Any, label: str, line: int) -> RawItem | Problem:
+    if not isinstance(obj, dict):
+        return Problem(
+            label, line, None, f"expected an object of release fields, got {type(obj).__name__}"
+        )
+    return RawItem(label, line, obj)
+
+
+def _json_array(text: str, pos: int, label: str) -> Iterator[RawItem | Problem]:
+    """Decode element by element, so each item knows its line."""
+    end = len(text)
+    while True:
+        while pos < end and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= end:
+            raise SourceError(f"{label}:{_line_at(text, pos)}: JSON array is not closed with ']'")
+        if text[pos] == "]":
+            return
+        try:
+            obj, next_pos = _decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"{label}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        yield _item(obj, label, _line_at(text, pos))
+        pos = next_pos
+
+
+def _json_lines(text: str, label: str) -> Iterator[RawItem | Problem]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Problem(label, number, None, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        yield _item(obj, label, number)
+
+
+def read_csv(path: Path, label: str) -> Iterator[RawItem | Problem]:
+    """One row per release; `attachments` is a JSON cell, `topics` comma-separated."""
+    reader = csv.DictReader(io.StringIO(read_text(path, label), newline=""))
+    if not reader.fieldnames:
+        raise SourceError(f"{label}:1: no header row")
+    line = reader.line_num + 1
+    try:
+        for row in reader:
+            yield _row(row, label, line)
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise SourceError(f"{label}:{reader.line_num}: invalid CSV: {exc}") from None
+
+
+def _row(row: dict[str, Any], label: str, line: int) -> RawItem | Problem:
+    if None in row:
+        return Problem(label, line, row.get("id"), "more cells than header columns")
+    fields: dict[str, Any] = {k.strip(): v for k, v in row.items() if v is not None and v.strip()}
+    if "attachments" in fields:
+        try:
+            fields["attachments"] = json.loads(fields["attachments"])
+        except json.JSONDecodeError as exc:
+            return Problem(label, line, row.get("id"), f"attachments: invalid JSON: {exc.msg}")
+    return RawItem(label, line, fields)

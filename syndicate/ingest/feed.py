@@ -1,0 +1,114 @@
+"""An upstream RSS or Atom feed (a local file, or http(s) with conditional GET)."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import feedparser
+import httpx
+
+from syndicate import __version__
+from syndicate.errors import SourceError
+from syndicate.ingest.items import Problem, RawItem
+from syndicate.text import html_to_text, slugify
+
+MAX_FEED = 20_000_000
+USER_AGENT = f"syndicate/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A fetch result; `body` None means 304 Not Modified."""
+
+    body: bytes | None
+    etag: str | None
+    last_modified: str | None
+
+
+def fetch(
+    url: str, etag: str | None = None, last_modified: str | None = None, timeout: float = 30.0
+) -> Fetched:
+    headers = {"User-Agent": USER_AGENT}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        with httpx.stream(
+            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
+        ) as response:
+            if response.status_code == 304:
+                return Fetched(None, etag, last_modified)
+            if response.status_code != 200:
+                raise SourceError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_FEED:
+                    raise SourceError(f"{url}: larger than {MAX_FEED:,} bytes")
+            return Fetched(
+                bytes(body), response.headers.get("etag"), response.headers.get("last-modified")
+            )
+    except httpx.HTTPError as exc:
+        raise SourceError(f"{url}: {exc}") from None
+
+
+def _slug_for(entry_id: str) -> str:
+    """A readable stable id: the last path segment of a URL or tag URI, else the whole id."""
+    parts = urlsplit(entry_id)
+    tail = [s for s in parts.path.split("/") if s] if parts.netloc else []
+    candidate = tail[-1] if tail else entry_id.rsplit(":", 1)[-1]
+    return slugify(candidate) or slugify(entry_id)
+
+
+def _when(parsed: Any) -> datetime | None:
+    return datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
+
+
+def _text(entry: Any, key: str) -> str | None:
+    value = entry.get(key)
+    detail = entry.get(f"{key}_detail") or {}
+    if value and "html" in str(detail.get("type", "")):
+        return html_to_text(value)
+    return str(value) if value else None
+
+
+def parse_feed(body: bytes, label: str) -> Iterator[RawItem | Problem]:
+    parsed = feedparser.parse(body)
+    if parsed.get("bozo") and not parsed.entries:
+        raise SourceError(
+            f"{label}: not a readable RSS or Atom feed: {parsed.get('bozo_exception')}"
+        )
+    for number, entry in enumerate(parsed.entries, start=1):
+        where = f"{label} (entry {number})"
+        entry_id = entry.get("id") or entry.get("link")
+        if not entry_id:
+            yield Problem(where, None, None, "entry has neither an id nor a link")
+            continue
+        published = _when(entry.get("published_parsed")) or _when(entry.get("updated_parsed"))
+        updated = _when(entry.get("updated_parsed")) if entry.get("published_parsed") else None
+        content = entry.get("content") or []
+        fields = {
+            "title": _text(entry, "title"),
+            "url": entry.get("link"),
+            "published": published,
+            "updated": updated if updated != published else None,
+            "summary": _text(entry, "summary"),
+            "body_html": content[0].get("value") if content else None,
+            "author": entry.get("author"),
+            "attachments": [
+                {
+                    "url": e.get("href"),
+                    "type": e.get("type") or "application/octet-stream",
+                    "length": e.get("length") or 0,
+                }
+                for e in entry.get("enclosures", [])
+                if e.get("href")
+            ],
+        }
+        yield RawItem(where, None, fields, default_id=_slug_for(str(entry_id)), date_required=False)

@@ -1,0 +1,80 @@
+"""Tables, in SQLAlchemy Core. Datetimes are stored as naive UTC on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive UTC in the database so that
+    SQLite's text comparison and PostgreSQL's timestamps order the same way."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+
+metadata = sa.MetaData()
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime),
+    sa.Column("embargo", UTCDateTime),
+    sa.Column("public_from", UTCDateTime, nullable=False, index=True),
+    sa.Column("dateline", sa.Text),
+    sa.Column("lang", sa.String(35), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("author", sa.Text),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("topics", sa.JSON, nullable=False),
+    sa.Column("attachments", sa.JSON, nullable=False),
+    sa.Column("retracted", sa.Boolean, nullable=False, default=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("origin_ref", sa.Text),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False, index=True),
+)
+
+release_topics = sa.Table(
+    "release_topics",
+    metadata,
+    sa.Column("topic", sa.String(100), primary_key=True),
+    sa.Column(
+        "release_id",
+        sa.String(200),
+        sa.ForeignKey("releases.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+source_state = sa.Table(
+    "source_state",
+    metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,118 @@
+"""Plain-text hygiene shared by ingest and topics: folding, slugs, control characters."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+from syndicate.errors import ContentError
+
+# Characters XML 1.0 forbids (feeds could not carry them) plus lone surrogates.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_SPACE = re.compile(r"\s+")
+# Letters that carry no combining mark under NFKD but still have a plain-Latin reading.
+_FOLD_EXTRA = str.maketrans({"ı": "i", "ł": "l", "đ": "d", "ø": "o", "æ": "ae", "œ": "oe"})
+
+
+def check_text(value: str, field: str) -> str:
+    """Reject characters no feed or email can carry; name the field and position."""
+    match = _ILLEGAL.search(value)
+    if match:
+        code = f"U+{ord(match.group()):04X}"
+        raise ContentError(f"contains the control character {code} at {match.start()}", field)
+    return value
+
+
+def one_line(value: str) -> str:
+    """Collapse all runs of white space (including newlines) to single spaces."""
+    return _SPACE.sub(" ", value).strip()
+
+
+def fold(value: str) -> str:
+    """Case- and accent-insensitive form: 'Türkiye' and 'TURKIYE' both give 'turkiye'."""
+    decomposed = unicodedata.normalize("NFKD", value.casefold().translate(_FOLD_EXTRA))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def slugify(value: str, max_length: int = 80) -> str:
+    """A stable ASCII slug: lowercase letters, digits and single hyphens."""
+    ascii_text = fold(value).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+    if len(slug) > max_length:
+        slug = slug[:max_length].rsplit("-", 1)[0] or slug[:max_length]
+    return slug
+
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+
+
+def truncate_words(value: str, limit: int = 300) -> str:
+    """Cut at the last word boundary before `limit` characters, marking the cut with '…'."""
+    if len(value) <= limit:
+        return value
+    cut = value[:limit].rsplit(" ", 1)[0].rstrip(" ,;:–—-")
+    return cut + "…"
+
+
+class _TextExtractor(HTMLParser):
+    """Collects text per block, so the first paragraph can be told from the rest."""
+
+    _BLOCKS = frozenset(
+        {
+            "p",
+            "div",
+            "li",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "blockquote",
+            "pre",
+            "tr",
+            "br",
+            "section",
+            "article",
+            "ul",
+            "ol",
+            "table",
+        }
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[list[str]] = [[]]
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in self._BLOCKS:
+            self.blocks.append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in self._BLOCKS:
+            self.blocks.append([])
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.blocks[-1].append(data)
+
+    def paragraphs(self) -> list[str]:
+        texts = (one_line("".join(block)) for block in self.blocks)
+        return [text for text in texts if text]
+
+
+def html_paragraphs(html: str) -> list[str]:
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return parser.paragraphs()
+
+
+def html_to_text(html: str) -> str:
+    return " ".join(html_paragraphs(html))

@@ -1,0 +1,92 @@
+"""YAML that remembers where each value came from, so errors can name FILE:LINE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from syndicate.errors import ConfigError
+
+Loc = tuple[str | int, ...]
+
+
+class YamlSyntaxError(ConfigError):
+    """Unparseable YAML; `line` (1-based) and `reason` let callers re-word it."""
+
+    def __init__(self, origin: str, line: int, reason: str) -> None:
+        super().__init__(f"{origin}:{line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 file (a BOM is tolerated); say which byte is wrong otherwise."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
+        ) from None
+
+
+def parse_yaml(text: str, origin: str, first_line: int = 1) -> Any:
+    """Parse round-trip YAML; `first_line` shifts reported lines (front matter in a file)."""
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line if mark else 0) + first_line
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise YamlSyntaxError(origin, line, f"YAML syntax error: {problem}") from None
+    except YAMLError as exc:
+        raise YamlSyntaxError(origin, first_line, f"YAML error: {exc}") from None
+
+
+def line_of(data: Any, loc: Loc) -> int | None:
+    """0-based line of the deepest node of `loc` that exists in `data`."""
+    node, line = data, getattr(getattr(data, "lc", None), "line", None)
+    for key in loc:
+        if isinstance(node, CommentedMap) and key in node:
+            line = node.lc.key(key)[0]
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+            line = node.lc.item(key)[0]
+            node = node[key]
+        elif isinstance(node, CommentedMap) and key == node.get("type"):
+            continue  # pydantic puts a union's tag into the location
+        else:
+            break
+    return line
+
+
+def dotted(loc: Loc, data: Any = None) -> str:
+    """'topics.trafficking.keywords[0]', without pydantic's union tags."""
+    out = ""
+    node = data
+    for key in loc:
+        if key == "[key]" or (
+            isinstance(node, dict) and key not in node and key == node.get("type")
+        ):
+            continue
+        if isinstance(key, int):
+            out += f"[{key}]"
+        else:
+            out += f".{key}" if out else str(key)
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            node = None
+    return out
