@@ -40,10 +40,11 @@ class Reader:
 
 def display(path: Path) -> str:
     """A path as the user would type it: relative to the working directory when inside it."""
+    absolute = Path(os.path.normpath(path.absolute()))
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return absolute.relative_to(Path.cwd()).as_posix()
     except ValueError:
-        return path.as_posix()
+        return absolute.as_posix()
 
 
 def _origin(kind: str, target: Path | str, config: Config) -> str:

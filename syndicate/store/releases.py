@@ -239,7 +239,7 @@ def topic_counts(conn: Connection, now: datetime) -> dict[str, int]:
         ),
         now,
     ).group_by(release_topics.c.topic)
-    counts = dict(conn.execute(query))
+    counts: dict[str, int] = {row[0]: row[1] for row in conn.execute(query)}
     counts["all"] = conn.execute(
         _public(sa.select(sa.func.count()).select_from(releases), now)
     ).scalar_one()

@@ -1,0 +1,95 @@
+"""Shared fixtures: a project folder with a config file, a real SQLite store, a fixed clock."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from syndicate.config import Config, load_config
+from syndicate.ingest.items import Site
+from syndicate.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+BASE_CONFIG = """\
+site:
+  title: Test Press Office
+  base_url: https://press.example.org/news
+  language: en
+  timezone: Europe/Istanbul
+  output_dir: ../public
+database:
+  url: sqlite:///../var/test.db
+sources:
+  - type: markdown
+    path: ../content
+topics:
+  trafficking:
+    title: Human trafficking
+    keywords: [trafficking, traffickers]
+  turkiye:
+    title: Türkiye
+    keywords: [Türkiye, human rights]
+  ankara:
+    title: From Ankara
+    datelines: [Ankara]
+  opinion:
+    title: Opinion
+    kinds: [op-ed, statement]
+"""
+
+WriteConfig = Callable[..., Config]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder: config/syndicate.yaml (BASE_CONFIG) and an empty content/ folder."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "content").mkdir()
+    (tmp_path / "config" / "syndicate.yaml").write_text(BASE_CONFIG, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def config(project: Path) -> Config:
+    return load_config(project / "config" / "syndicate.yaml", environ={})
+
+
+@pytest.fixture
+def write_config(project: Path) -> WriteConfig:
+    """Replace the project's config with `text` (dedented) and load it."""
+
+    def write(text: str) -> Config:
+        path = project / "config" / "syndicate.yaml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return load_config(path, environ={})
+
+    return write
+
+
+@pytest.fixture
+def store(config: Config) -> Iterator[Store]:
+    """The project's real SQLite file, migrated to head."""
+    with Store.open(config.database.url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def site(config: Config) -> Site:
+    return Site(
+        base_url=config.site.base_url, language=config.site.language, tz=config.site.tz, now=NOW
+    )
+
+
+def write_release(folder: Path, name: str, front: str, body: str = "Body text.") -> Path:
+    """A Markdown release: `front` is the YAML between the '---' lines (dedented)."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\n{textwrap.dedent(front).strip()}\n---\n{body}\n", encoding="utf-8")
+    return path

@@ -1,0 +1,46 @@
+"""Engines and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from syndicate.errors import StoreError
+from syndicate.store import Store
+from syndicate.store.db import current_revision, migrate
+
+
+def test_open_creates_the_folder_and_migrates_to_the_latest_revision(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/deep/folder/s.db"
+    with Store.open(url) as store:
+        assert current_revision(store.engine) == "0001"
+        tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"releases", "release_topics", "source_state", "alembic_version"} <= tables
+
+
+def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path}/s.db") as store:
+        migrate(store.engine)
+        assert current_revision(store.engine) == "0001"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path}/s.db") as store, store.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_a_bad_url_is_a_store_error_that_hides_the_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        Store.open("nosuchdb://user:s3cret@host/db")
+    assert "s3cret" not in str(caught.value)
+    assert "nosuchdb" in str(caught.value)
+
+
+def test_an_unwritable_database_is_a_store_error(tmp_path: Path) -> None:
+    folder = tmp_path / "file-not-folder"
+    folder.write_text("")
+    with pytest.raises(StoreError, match="database"):
+        Store.open(f"sqlite:///{folder}/s.db")
