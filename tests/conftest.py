@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from syndicate.config import Config, load_config
 from syndicate.ingest.items import Site
@@ -73,10 +75,24 @@ def write_config(project: Path) -> WriteConfig:
     return write
 
 
-@pytest.fixture
-def store(config: Config) -> Iterator[Store]:
-    """The project's real SQLite file, migrated to head."""
-    with Store.open(config.database.url) as opened:
+POSTGRES_URL = os.environ.get("SYNDICATE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, config: Config) -> Iterator[Store]:
+    """The project's real SQLite file, and, when SYNDICATE_TEST_POSTGRES_URL is set, an emptied
+    PostgreSQL database too; either migrated to head."""
+    url = config.database.url
+    if request.param == "postgresql":
+        assert POSTGRES_URL is not None
+        url = POSTGRES_URL
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+    with Store.open(url) as opened:
         yield opened
 
 
