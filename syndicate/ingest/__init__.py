@@ -144,18 +144,20 @@ def _ingest_one(
                 report.counts[decision.outcome] += 1
         batch.clear()
 
-    for item in _items(reader, report):
-        candidate = builder.build(reader, item)
-        if progress:
-            progress()
-        if candidate is None:
-            continue
-        if candidate.ref is not None:
-            ids_by_ref[candidate.ref] = candidate.release.id
-        batch.append(candidate)
-        if len(batch) >= BATCH:
-            flush()
-    flush()
+    try:
+        for item in _items(reader, report):
+            candidate = builder.build(reader, item)
+            if progress:
+                progress()
+            if candidate is None:
+                continue
+            if candidate.ref is not None:
+                ids_by_ref[candidate.ref] = candidate.release.id
+            batch.append(candidate)
+            if len(batch) >= BATCH:
+                flush()
+    finally:
+        flush()  # what was read before a source broke off is still stored
     for hook in reader.on_success:
         hook(now)
     if reader.folder is not None:

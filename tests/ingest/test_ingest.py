@@ -288,3 +288,17 @@ def test_check_reads_the_sample_content_without_a_store(config: Config) -> None:
 
 def test_report_summary_lists_reclassified_only_when_asked() -> None:
     assert "reclassified" not in Report().summary()
+
+
+def test_items_before_a_json_syntax_error_are_stored_and_the_error_named(
+    project: Path, config: Config, store: Store
+) -> None:
+    export = project / "export.json"
+    export.write_text(
+        '[\n{"id": "one", "title": "One", "published": "2026-11-20"},\n{"id": "two",,}\n]\n'
+    )
+    report = ingest(config, store, NOW, paths=[str(export)])
+    assert report.counts[Outcome.NEW] == 1
+    [problem] = report.rejected
+    assert "export.json:3: invalid JSON" in str(problem)
+    assert public_ids(store) == ["one"]
