@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -62,7 +63,7 @@ class Site(_Section):
     base_url: str
     language: str = "en"
     timezone: str = "UTC"
-    output_dir: Path = Path("public")
+    output_dir: Path = Field(default=Path("public"), validate_default=True)
 
     @field_validator("base_url")
     @classmethod
@@ -100,24 +101,26 @@ class Site(_Section):
 
 
 class Database(_Section):
-    url: str = "sqlite:///var/syndicate.db"
+    url: str = Field(default="sqlite:///var/syndicate.db", validate_default=True)
 
     @field_validator("url")
     @classmethod
     def _resolve_sqlite(cls, value: str, info: ValidationInfo) -> str:
-        """Relative SQLite paths are relative to the config file, not the working directory."""
-        scheme, sep, rest = value.partition(":///")
-        if not sep:
-            if value.startswith("sqlite://"):
-                return value  # in-memory
+        """Relative SQLite paths are relative to the config file, not the working directory;
+        other databases (postgresql+psycopg://…) are left as they are."""
+        scheme, sep, rest = value.partition("://")
+        if not sep or not scheme:
             raise ValueError(
                 f"expected a database URL such as 'sqlite:///var/syndicate.db', got {value!r}"
             )
         base = (info.context or {}).get("base_dir")
-        if scheme.startswith("sqlite") and base is not None and not rest.startswith("/") and rest:
-            path, query_sep, query = rest.partition("?")
-            return f"{scheme}:///{base / path}{query_sep}{query}"
-        return value
+        path, query_sep, query = rest.partition("?")
+        if not scheme.startswith("sqlite") or base is None or not path.startswith("/"):
+            return value  # another database, no config folder, or in-memory 'sqlite://'
+        path = path[1:]
+        if not path or path == ":memory:" or path.startswith("/"):
+            return value  # in-memory or absolute
+        return f"{scheme}:///{base / path}{query_sep}{query}"
 
 
 class _FileSource(_Section):
@@ -192,38 +195,49 @@ TopicSlug = Annotated[str, AfterValidator(_topic_slug)]
 
 class Config(_Section):
     site: Site
-    database: Database = Database()
+    database: Database = Field(default_factory=dict, validate_default=True)
     sources: Annotated[list[Source], _list_of("sources")] = Field(default_factory=list)
     topics: dict[TopicSlug, Topic] = Field(default_factory=dict)
-    path: Path = Field(default=DEFAULT_PATH, exclude=True)
+    # Where the file was read from: set by load_config, never a key of the file itself.
+    _path: Path = PrivateAttr(default=DEFAULT_PATH)
+
+    @property
+    def path(self) -> Path:
+        return self._path
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
 
 
-def config_path(explicit: Path | str | None = None) -> Path:
+def config_path(
+    explicit: Path | str | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
     """--config beats SYNDICATE_CONFIG beats config/syndicate.yaml."""
     if explicit:
         return Path(explicit)
-    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_PATH)
+    environ = os.environ if environ is None else environ
+    return Path(environ.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_PATH)
 
 
 def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load, override from the environment, validate; every problem in one ConfigError."""
-    path = config_path(path)
+    environ = os.environ if environ is None else environ
+    path = config_path(path, environ)
     data = parse_yaml(read_text(path), str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping with a 'site' section at the top level")
-    env_locs = _apply_env(data, os.environ if environ is None else environ)
+    env_locs = _apply_env(data, environ)
     context = {"base_dir": path.parent.absolute()}
     try:
-        config = Config.model_validate({**data, "path": path}, context=context)
+        config = Config.model_validate(data, context=context)
     except ValidationError as exc:
-        messages = [_describe(err, data, path, env_locs) for err in exc.errors()]
-        raise ConfigError("\n".join(sorted(set(messages), key=_line_key))) from None
+        errors = _without_typo_echoes(exc.errors(), data)
+        problems = sorted({_describe(err, data, path, env_locs) for err in errors})
+        raise ConfigError("\n".join(message for _, message in problems)) from None
+    config._path = path
     return config
 
 
@@ -245,14 +259,18 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[Loc, st
     return locs
 
 
-def _describe(err: ErrorDetails, data: Any, path: Path, env_locs: dict[Loc, str]) -> str:
+def _describe(
+    err: ErrorDetails, data: Any, path: Path, env_locs: dict[Loc, str]
+) -> tuple[int, str]:
+    """(1-based line, message); environment problems sort first, as line 0."""
     loc: Loc = tuple(err["loc"])
     field = dotted(loc, data) or "(top level)"
     for env_loc, name in env_locs.items():
-        if loc[: len(env_loc)] == env_loc:
-            return f"environment {name}: {field}: {_message(err, data)}"
-    line = line_of(data, loc)
-    return f"{path}:{(line or 0) + 1}: {field}: {_message(err, data)}"
+        # Either the variable's own value is wrong, or it descended into a scalar.
+        if loc[: len(env_loc)] == env_loc or env_loc[: len(loc)] == loc:
+            return 0, f"environment {name}: {field}: {_message(err, data)}"
+    line = (line_of(data, loc) or 0) + 1
+    return line, f"{path}:{line}: {field}: {_message(err, data)}"
 
 
 def _message(err: ErrorDetails, data: Any) -> str:
@@ -284,12 +302,29 @@ def _message(err: ErrorDetails, data: Any) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def _suggest(err: ErrorDetails, data: Any) -> str:
+def _without_typo_echoes(errors: list[ErrorDetails], data: Any) -> list[ErrorDetails]:
+    """A misspelt required key ('titel') is one mistake: drop the 'title: missing' echo of
+    the 'titel: unknown key (did you mean 'title'?)' error."""
+    meant: set[Loc] = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            close = _close_key(err, data)
+            if close is not None:
+                meant.add((*err["loc"][:-1], close))
+    return [err for err in errors if not (err["type"] == "missing" and err["loc"] in meant)]
+
+
+def _close_key(err: ErrorDetails, data: Any) -> str | None:
     loc = tuple(err["loc"])
-    known = _known_keys(loc[:-1], data)
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
+    close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc[:-1], data), n=1)
+    return close[0] if close else None
+
+
+def _suggest(err: ErrorDetails, data: Any) -> str:
+    close = _close_key(err, data)
+    if close is not None:
+        return f" (did you mean {close!r}?)"
+    known = _known_keys(tuple(err["loc"])[:-1], data)
     return f"; expected one of: {', '.join(known)}" if known else ""
 
 
@@ -319,9 +354,4 @@ def _known_keys(parent: Loc, data: Any) -> list[str]:
         model = _SOURCES.get(str(item.get("type"))) if isinstance(item, dict) else None
     if model is None:
         return []
-    return [name for name, field in model.model_fields.items() if not field.exclude]
-
-
-def _line_key(message: str) -> tuple[int, str]:
-    parts = message.split(":", 2)
-    return (int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0, message)
+    return list(model.model_fields)

@@ -40,7 +40,9 @@ def slugify(value: str, max_length: int = 80) -> str:
     ascii_text = fold(value).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
     if len(slug) > max_length:
-        slug = slug[:max_length].rsplit("-", 1)[0] or slug[:max_length]
+        # One character more, so a word ending exactly at the limit is kept.
+        head = slug[: max_length + 1]
+        slug = head.rsplit("-", 1)[0] if "-" in head else slug[:max_length]
     return slug
 
 
@@ -48,11 +50,13 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 
 
 def truncate_words(value: str, limit: int = 300) -> str:
-    """Cut at the last word boundary before `limit` characters, marking the cut with '…'."""
+    """Cut at the last word boundary so that, with the '…' marking the cut, at most `limit`
+    characters remain; a single word longer than that is cut inside the word."""
     if len(value) <= limit:
         return value
-    cut = value[:limit].rsplit(" ", 1)[0].rstrip(" ,;:–—-")
-    return cut + "…"
+    head = value[:limit]
+    cut = head.rsplit(" ", 1)[0] if " " in head.strip() else head[: limit - 1]
+    return cut.rstrip(" ,;:–—-") + "…"
 
 
 class _TextExtractor(HTMLParser):

@@ -7,7 +7,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import ScalarNode
 
 from syndicate.errors import ConfigError
 
@@ -40,12 +42,33 @@ def read_text(path: Path) -> str:
         ) from None
 
 
+class _Constructor(RoundTripConstructor):
+    """A value YAML cannot build ('2026-02-30', '!!int x') is a marked error at its line,
+    not a bare ValueError or KeyError from deep inside ruamel."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            what = repr(node.value) if isinstance(node, ScalarNode) else "this value"
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise ConstructorError(
+                problem=f"cannot read {what} as {kind}: {exc}", problem_mark=node.start_mark
+            ) from None
+
+
 def parse_yaml(text: str, origin: str, first_line: int = 1) -> Any:
     """Parse round-trip YAML; `first_line` shifts reported lines (front matter in a file)."""
+    yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
     try:
-        return YAML(typ="rt").load(text)
+        return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and mark and mark.index >= len(text.rstrip()):
+            # An unclosed quote or bracket is only noticed at the end of the text; the line
+            # that opened it is the one to fix.
+            mark = exc.context_mark
         line = (mark.line if mark else 0) + first_line
         problem = exc.problem or exc.context or "invalid YAML"
         raise YamlSyntaxError(origin, line, f"YAML syntax error: {problem}") from None
@@ -54,11 +77,15 @@ def parse_yaml(text: str, origin: str, first_line: int = 1) -> Any:
 
 
 def line_of(data: Any, loc: Loc) -> int | None:
-    """0-based line of the deepest node of `loc` that exists in `data`."""
+    """0-based line of the deepest node of `loc` that exists in `data` and came from the text
+    (a key added after parsing, such as an environment override, has no line of its own)."""
     node, line = data, getattr(getattr(data, "lc", None), "line", None)
     for key in loc:
         if isinstance(node, CommentedMap) and key in node:
-            line = node.lc.key(key)[0]
+            position = (node.lc.data or {}).get(key)
+            if position is None:
+                break
+            line = position[0]
             node = node[key]
         elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
             line = node.lc.item(key)[0]
