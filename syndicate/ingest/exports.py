@@ -39,6 +39,13 @@ def read_json(path: Path, label: str) -> Iterator[RawItem | Problem]:
         yield from _json_lines(text, label)
 
 
+def _skip_space(text: str, pos: int) -> int:
+    """The first position at or after `pos` that is not JSON white space."""
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
 def _line_at(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
@@ -52,25 +59,37 @@ def _item(obj: Any, label: str, line: int) -> RawItem | Problem:
 
 
 def _json_array(text: str, pos: int, label: str) -> Iterator[RawItem | Problem]:
-    """Decode element by element, so each item knows its line."""
+    """Decode element by element, so each item knows its line; commas as strict as JSON's."""
     end = len(text)
-    while True:
-        while pos < end and text[pos] in " \t\r\n,":
-            pos += 1
+
+    def error(at: int, message: str) -> SourceError:
+        return SourceError(f"{label}:{_line_at(text, at)}: {message}")
+
+    pos = _skip_space(text, pos)
+    closed = text.startswith("]", pos)
+    while not closed:
         if pos >= end:
-            raise SourceError(f"{label}:{_line_at(text, pos)}: JSON array is not closed with ']'")
-        if text[pos] == "]":
-            return
+            raise error(pos, "JSON array is not closed with ']'")
+        start = pos
         try:
-            obj, next_pos = _decoder.raw_decode(text, pos)
+            obj, pos = _decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise SourceError(f"{label}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-        yield _item(obj, label, _line_at(text, pos))
-        pos = next_pos
+        yield _item(obj, label, _line_at(text, start))
+        pos = _skip_space(text, pos)
+        closed = text.startswith("]", pos)
+        if not closed and pos < end:
+            if text[pos] != ",":
+                raise error(pos, "invalid JSON: expected ',' or ']' after an element")
+            pos = _skip_space(text, pos + 1)
+    pos = _skip_space(text, pos + 1)
+    if pos < end:
+        raise error(pos, "invalid JSON: extra data after the closing ']'")
 
 
 def _json_lines(text: str, label: str) -> Iterator[RawItem | Problem]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: U+2028 and friends may stand unescaped inside JSON strings.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -83,22 +102,28 @@ def _json_lines(text: str, label: str) -> Iterator[RawItem | Problem]:
 
 def read_csv(path: Path, label: str) -> Iterator[RawItem | Problem]:
     """One row per release; `attachments` is a JSON cell, `topics` comma-separated."""
-    reader = csv.DictReader(io.StringIO(read_text(path, label), newline=""))
-    if not reader.fieldnames:
-        raise SourceError(f"{label}:1: no header row")
-    line = reader.line_num + 1
+    # csv.reader rather than DictReader: DictReader skips blank lines without a trace, so
+    # the line a row starts on could not be told.
+    reader = csv.reader(io.StringIO(read_text(path, label), newline=""))
     try:
-        for row in reader:
-            yield _row(row, label, line)
+        header = next(reader, None)
+        if not header:
+            raise SourceError(f"{label}:1: no header row")
+        names = [name.strip() for name in header]
+        line = reader.line_num + 1
+        for cells in reader:
+            if cells:
+                yield _row(names, cells, label, line)
             line = reader.line_num + 1
     except csv.Error as exc:
         raise SourceError(f"{label}:{reader.line_num}: invalid CSV: {exc}") from None
 
 
-def _row(row: dict[str, Any], label: str, line: int) -> RawItem | Problem:
-    if None in row:
+def _row(names: list[str], cells: list[str], label: str, line: int) -> RawItem | Problem:
+    row = dict(zip(names, cells, strict=False))
+    if len(cells) > len(names):
         return Problem(label, line, row.get("id"), "more cells than header columns")
-    fields: dict[str, Any] = {k.strip(): v for k, v in row.items() if v is not None and v.strip()}
+    fields: dict[str, Any] = {k: v for k, v in row.items() if v.strip()}
     if "attachments" in fields:
         try:
             fields["attachments"] = json.loads(fields["attachments"])

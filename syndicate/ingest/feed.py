@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,15 +55,18 @@ def fetch(
             return Fetched(
                 bytes(body), response.headers.get("etag"), response.headers.get("last-modified")
             )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError
         raise SourceError(f"{url}: {exc}") from None
 
 
 def _slug_for(entry_id: str) -> str:
-    """A readable stable id: the last path segment of a URL or tag URI, else the whole id."""
+    """A readable stable id: the last path segment of a URL (with its query: '/news/?p=101' is
+    'news-p-101'), the last part of a tag URI or URN, else the whole id."""
     parts = urlsplit(entry_id)
     tail = [s for s in parts.path.split("/") if s] if parts.netloc else []
     candidate = tail[-1] if tail else entry_id.rsplit(":", 1)[-1]
+    if tail and parts.query:
+        candidate = f"{candidate} {parts.query}"
     return slugify(candidate) or slugify(entry_id)
 
 
@@ -78,8 +82,15 @@ def _text(entry: Any, key: str) -> str | None:
     return str(value) if value else None
 
 
+def _link(entry: Any) -> str | None:
+    """The entry's web page; feedparser also offers a non-URL id ('urn:…', 'abc123') as link."""
+    link = entry.get("link")
+    return link if link and urlsplit(link).scheme in ("http", "https") else None
+
+
 def parse_feed(body: bytes, label: str) -> Iterator[RawItem | Problem]:
-    parsed = feedparser.parse(body)
+    # A stream, never bytes: feedparser opens bytes that happen to name a local file.
+    parsed = feedparser.parse(io.BytesIO(body))
     if parsed.get("bozo") and not parsed.entries:
         raise SourceError(
             f"{label}: not a readable RSS or Atom feed: {parsed.get('bozo_exception')}"
@@ -90,15 +101,20 @@ def parse_feed(body: bytes, label: str) -> Iterator[RawItem | Problem]:
         if not entry_id:
             yield Problem(where, None, None, "entry has neither an id nor a link")
             continue
-        published = _when(entry.get("published_parsed")) or _when(entry.get("updated_parsed"))
-        updated = _when(entry.get("updated_parsed")) if entry.get("published_parsed") else None
+        # dict.get: feedparser's own get() maps a missing `updated_parsed` to `published_parsed`
+        # with a DeprecationWarning.
+        published_parsed = dict.get(entry, "published_parsed")
+        updated_parsed = dict.get(entry, "updated_parsed")
+        published = _when(published_parsed) or _when(updated_parsed)
+        updated = _when(updated_parsed) if published_parsed else None
         content = entry.get("content") or []
         fields = {
             "title": _text(entry, "title"),
-            "url": entry.get("link"),
+            "url": _link(entry),
             "published": published,
             "updated": updated if updated != published else None,
-            "summary": _text(entry, "summary"),
+            # Without a detail, `summary` is feedparser's copy of the content: no summary.
+            "summary": _text(entry, "summary") if entry.get("summary_detail") else None,
             "body_html": content[0].get("value") if content else None,
             "author": entry.get("author"),
             "attachments": [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,8 +33,10 @@ class RawItem:
     date_required: bool = True
 
     def locate(self, field_name: str | None = None) -> int | None:
+        """The line of a field ('attachments[0].url' is found at 'attachments'), else the item's."""
         if field_name is not None:
-            return self.field_lines.get(field_name, self.line)
+            top = re.split(r"[.\[]", field_name, maxsplit=1)[0]
+            return self.field_lines.get(top, self.line)
         return self.line
 
 

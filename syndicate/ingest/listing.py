@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator, Sequence
 from urllib.parse import urljoin, urlsplit
 
+import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from syndicate.config import HtmlSource
@@ -50,21 +51,36 @@ def _select(item: Tag, spec: str | None) -> str | None:
 
 
 def _release_id(link: str | None, title: str | None) -> str | None:
+    """The link's last path segment, with its query ('release.php?id=7' → 'release-php-id-7'),
+    else a slug of the title."""
     if link:
-        segments = [s for s in urlsplit(link).path.split("/") if s]
+        parts = urlsplit(link)
+        segments = [s for s in parts.path.split("/") if s]
         if segments and slugify(segments[-1]):
-            return slugify(segments[-1])
+            return slugify(f"{segments[-1]} {parts.query}")
     return slugify(title) if title else None
+
+
+def _check_selectors(source: HtmlSource, label: str) -> None:
+    """Every selector compiles, before any item is read (SelectorSyntaxError is no ValueError)."""
+    specs = (source.item, source.title, source.link, source.summary, source.date, source.author)
+    for spec in specs:
+        css = (spec or "").partition("@")[0]
+        if not css.strip():
+            continue
+        try:
+            soupsieve.compile(css)
+        except soupsieve.SelectorSyntaxError as exc:
+            reason = str(exc).splitlines()[0]
+            raise SourceError(f"{label}: invalid CSS selector {css!r}: {reason}") from None
 
 
 def read_listing(
     html: str, source: HtmlSource, label: str, page_url: str | None = None
 ) -> Iterator[RawItem | Problem]:
-    try:
-        soup = BeautifulSoup(html, "html.parser")
-        items = soup.select(source.item)
-    except ValueError as exc:  # soupsieve's SelectorSyntaxError is a ValueError
-        raise SourceError(f"{label}: invalid CSS selector: {exc}") from None
+    _check_selectors(source, label)
+    soup = BeautifulSoup(html, "html.parser")
+    items = soup.select(source.item)
     base_tag = soup.find("base", href=True)
     base = (
         source.base_url or (base_tag.get("href") if isinstance(base_tag, Tag) else None) or page_url

@@ -137,6 +137,8 @@ def parse_when(value: Any, tz: Any) -> datetime:
                     f"cannot read {text!r} as a date; use ISO 8601, e.g. 2026-11-26 or "
                     "2026-11-26T09:00+03:00"
                 ) from None
+            if moment.tzinfo is None and text.endswith("-0000"):
+                moment = moment.replace(tzinfo=UTC)  # RFC 5322: UTC, local zone unknown
     else:
         raise ContentError(f"expected a date, got {type(value).__name__}")
     if moment.tzinfo is None:
@@ -172,7 +174,8 @@ def _body(fields: Mapping[str, Any], url: str) -> str:
     if len(raw.encode()) > MAX_BODY:
         raise ContentError(f"is {len(raw.encode()):,} bytes; the limit is {MAX_BODY:,}", field)
     html = _markdown.render(raw) if field == "body" else raw
-    return sanitize_html(html, url)
+    # The sanitiser decodes character references: '&#1;' would become a raw U+0001 here.
+    return check_text(sanitize_html(html, url), field)
 
 
 def _lang(value: Any) -> str:
