@@ -110,8 +110,10 @@ class Database(_Section):
         other databases (postgresql+psycopg://…) are left as they are."""
         scheme, sep, rest = value.partition("://")
         if not sep or not scheme:
+            # The value is not echoed: a mistyped URL may still hold a password.
             raise ValueError(
-                f"expected a database URL such as 'sqlite:///var/syndicate.db', got {value!r}"
+                "expected a database URL such as 'sqlite:///var/syndicate.db' or "
+                "'postgresql+psycopg://user@host/dbname'"
             )
         base = (info.context or {}).get("base_dir")
         path, query_sep, query = rest.partition("?")

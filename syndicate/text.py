@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from html.parser import HTMLParser
@@ -44,6 +45,12 @@ def slugify(value: str, max_length: int = 80) -> str:
         head = slug[: max_length + 1]
         slug = head.rsplit("-", 1)[0] if "-" in head else slug[:max_length]
     return slug
+
+
+def slug_or_digest(value: str) -> str:
+    """A slug, or for text without Latin letters or digits (an Arabic or Cyrillic title) a
+    short stable digest, so every item still gets an id."""
+    return slugify(value) or "r-" + hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")

@@ -485,11 +485,13 @@ def test_good_language_tag_is_accepted(write_config: WriteConfig, language: str)
     assert write_config(MINIMAL + f"  language: {language}\n").site.language == language
 
 
-def test_bad_database_url_is_error(write_config: WriteConfig, project: Path) -> None:
-    text = MINIMAL + "database:\n  url: syndicate.db\n"
+def test_bad_database_url_is_error_that_does_not_echo_the_value(
+    write_config: WriteConfig, project: Path
+) -> None:
+    text = MINIMAL + "database:\n  url: postgres:admin:s3cret@db\n"
     assert error_of(write_config, text) == (
         f"{config_file(project)}:5: database.url: expected a database URL such as "
-        "'sqlite:///var/syndicate.db', got 'syndicate.db'"
+        "'sqlite:///var/syndicate.db' or 'postgresql+psycopg://user@host/dbname'"
     )
 
 

@@ -63,9 +63,9 @@ class _Builder:
         try:
             release, defaulted = build_release(item, self.site)
         except ContentError as exc:
-            self.report.rejected.append(
-                Problem(item.where, item.locate(exc.field), item.default_id, str(exc))
-            )
+            given = item.fields.get("id")
+            rid = str(given) if isinstance(given, str | int) and given != "" else item.default_id
+            self.report.rejected.append(Problem(item.where, item.locate(exc.field), rid, str(exc)))
             return None
         place = f"{item.where}:{item.line}" if item.line else item.where
         if release.id in self.seen:

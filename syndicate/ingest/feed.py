@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import calendar
+import html
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import feedparser
 import httpx
@@ -16,7 +17,7 @@ import httpx
 from syndicate import __version__
 from syndicate.errors import SourceError
 from syndicate.ingest.items import Problem, RawItem
-from syndicate.text import html_to_text, slugify
+from syndicate.text import html_to_text, slug_or_digest
 
 MAX_FEED = 20_000_000
 USER_AGENT = f"syndicate/{__version__}"
@@ -44,7 +45,11 @@ def fetch(
             "GET", url, headers=headers, timeout=timeout, follow_redirects=True
         ) as response:
             if response.status_code == 304:
-                return Fetched(None, etag, last_modified)
+                return Fetched(
+                    None,
+                    response.headers.get("etag") or etag,
+                    response.headers.get("last-modified") or last_modified,
+                )
             if response.status_code != 200:
                 raise SourceError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
             body = bytearray()
@@ -63,11 +68,11 @@ def _slug_for(entry_id: str) -> str:
     """A readable stable id: the last path segment of a URL (with its query: '/news/?p=101' is
     'news-p-101'), the last part of a tag URI or URN, else the whole id."""
     parts = urlsplit(entry_id)
-    tail = [s for s in parts.path.split("/") if s] if parts.netloc else []
+    tail = [unquote(s) for s in parts.path.split("/") if s] if parts.netloc else []
     candidate = tail[-1] if tail else entry_id.rsplit(":", 1)[-1]
     if tail and parts.query:
         candidate = f"{candidate} {parts.query}"
-    return slugify(candidate) or slugify(entry_id)
+    return slug_or_digest(candidate or entry_id)
 
 
 def _when(parsed: Any) -> datetime | None:
@@ -80,6 +85,14 @@ def _text(entry: Any, key: str) -> str | None:
     if value and "html" in str(detail.get("type", "")):
         return html_to_text(value)
     return str(value) if value else None
+
+
+def _as_html(entry: Any, key: str) -> str | None:
+    value = entry.get(key)
+    detail = entry.get(f"{key}_detail") or {}
+    if not value or "html" in str(detail.get("type", "")):
+        return str(value) if value else None
+    return f"<p>{html.escape(str(value))}</p>"
 
 
 def _link(entry: Any) -> str | None:
@@ -108,14 +121,19 @@ def parse_feed(body: bytes, label: str) -> Iterator[RawItem | Problem]:
         published = _when(published_parsed) or _when(updated_parsed)
         updated = _when(updated_parsed) if published_parsed else None
         content = entry.get("content") or []
+        # Without a detail, `summary` is feedparser's copy of the content: no summary.
+        summary = entry.get("summary") if entry.get("summary_detail") else None
+        if content:
+            body_html = content[0].get("value")
+        else:  # an RSS <description> is often the whole article: take it as the body
+            body_html, summary = _as_html(entry, "summary"), None
         fields = {
             "title": _text(entry, "title"),
             "url": _link(entry),
             "published": published,
             "updated": updated if updated != published else None,
-            # Without a detail, `summary` is feedparser's copy of the content: no summary.
-            "summary": _text(entry, "summary") if entry.get("summary_detail") else None,
-            "body_html": content[0].get("value") if content else None,
+            "summary": _text(entry, "summary") if summary else None,
+            "body_html": body_html,
             "author": entry.get("author"),
             "attachments": [
                 {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import soupsieve
 from bs4 import BeautifulSoup, Tag
@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup, Tag
 from syndicate.config import HtmlSource
 from syndicate.errors import SourceError
 from syndicate.ingest.items import Problem, RawItem
-from syndicate.text import one_line, slugify
+from syndicate.text import one_line, slug_or_digest
 
 _WORD = r"[^\W\d_][\w'’.]*"
 # "Ankara – …", "ISTANBUL – …", "Vienna — …", "Ankara - …": 1 to 4 capitalised words and a dash.
@@ -55,10 +55,10 @@ def _release_id(link: str | None, title: str | None) -> str | None:
     else a slug of the title."""
     if link:
         parts = urlsplit(link)
-        segments = [s for s in parts.path.split("/") if s]
-        if segments and slugify(segments[-1]):
-            return slugify(f"{segments[-1]} {parts.query}")
-    return slugify(title) if title else None
+        segments = [unquote(s) for s in parts.path.split("/") if s]
+        if segments:
+            return slug_or_digest(f"{segments[-1]} {parts.query}".strip())
+    return slug_or_digest(title) if title else None
 
 
 def _check_selectors(source: HtmlSource, label: str) -> None:

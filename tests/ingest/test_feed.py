@@ -419,3 +419,41 @@ def test_unreachable_server_raises_source_error_naming_the_url(closed_port: int)
 def test_malformed_url_raises_source_error() -> None:
     with pytest.raises(SourceError, match=r"^http://\[::1/: "):
         fetch("http://[::1/", timeout=5)
+
+
+def test_rss_description_without_content_is_the_body(tmp_path: Path, site: Site) -> None:
+    feed = """\
+        <rss version="2.0"><channel><title>t</title><link>https://u.example.org/</link>
+        <description>d</description><item><guid>full-text</guid><title>Full text</title>
+        <pubDate>Wed, 25 Nov 2026 12:00:00 GMT</pubDate>
+        <description>&lt;p&gt;First paragraph.&lt;/p&gt;&lt;p&gt;Second.&lt;/p&gt;</description>
+        </item></channel></rss>
+        """
+    [item] = items(write(tmp_path, "full.rss", feed))
+    release = built(site, item)
+    assert release.body_html == "<p>First paragraph.</p><p>Second.</p>"
+    assert release.summary == "First paragraph."
+
+
+def test_plain_text_summary_without_content_becomes_an_escaped_paragraph(
+    tmp_path: Path, site: Site
+) -> None:
+    item = atom_entry(
+        tmp_path,
+        "<entry><id>tag:u.example.org,2026:plain</id><title>Plain</title>"
+        "<updated>2026-11-20T10:00:00Z</updated>"
+        '<summary type="text">Fish &amp; chips &lt;3</summary></entry>',
+    )
+    release = built(site, item)
+    assert release.body_html == "<p>Fish &amp; chips &lt;3</p>"
+    assert release.summary == "Fish & chips <3"
+
+
+def test_an_entry_id_without_latin_letters_gets_a_stable_digest_id(tmp_path: Path) -> None:
+    entry = (
+        "<entry><id>tag:u.example.org,2026:خبر-صحفي</id><title>خبر صحفي</title>"
+        "<updated>2026-11-20T10:00:00Z</updated></entry>"
+    )
+    first = atom_entry(tmp_path, entry).default_id
+    again = atom_entry(tmp_path, entry).default_id
+    assert first is not None and first.startswith("r-") and first == again

@@ -302,3 +302,13 @@ def test_items_before_a_json_syntax_error_are_stored_and_the_error_named(
     [problem] = report.rejected
     assert "export.json:3: invalid JSON" in str(problem)
     assert public_ids(store) == ["one"]
+
+
+def test_a_rejected_export_record_is_named_by_its_own_id(
+    project: Path, config: Config, store: Store
+) -> None:
+    export = project / "export.json"
+    export.write_text(json.dumps([{"id": "no-title", "published": "2026-11-20"}]))
+    report = ingest(config, store, NOW, paths=[str(export)])
+    [problem] = report.rejected
+    assert (problem.id, problem.reason) == ("no-title", "title: missing or empty")

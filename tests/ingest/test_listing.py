@@ -179,6 +179,19 @@ def test_item_without_a_link_takes_its_id_from_the_title() -> None:
     assert item.fields.get("url") is None
 
 
+def test_an_arabic_title_without_a_link_gets_a_stable_digest_id() -> None:
+    html = '<ul class="releases"><li class="release"><h3>بيان صحفي</h3></li></ul>'
+    (first,) = read(html)
+    (again,) = read(html)
+    assert first.default_id is not None and first.default_id.startswith("r-")
+    assert first.default_id == again.default_id
+
+
+def test_a_percent_encoded_link_segment_is_decoded_before_the_slug() -> None:
+    html = PAGE.format(head="", href="/news/t%C3%BCrkiye-plan")
+    assert [i.default_id for i in read(html)] == ["turkiye-plan"]
+
+
 def test_links_that_differ_only_in_their_query_give_distinct_ids() -> None:
     html = PAGE.format(head="", href="/press/release.php?id=7") + PAGE.format(
         head="", href="/press/release.php?id=8"
