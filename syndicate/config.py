@@ -27,9 +27,10 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from syndicate.errors import ConfigError
+from syndicate.files import read_utf8
 from syndicate.model import Kind
 from syndicate.text import SLUG
-from syndicate.yamlfile import Loc, dotted, line_of, parse_yaml, read_text
+from syndicate.yamlfile import Loc, dotted, line_of, parse_yaml
 
 DEFAULT_PATH = Path("config/syndicate.yaml")
 ENV_PREFIX = "SYNDICATE_"
@@ -226,7 +227,7 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     """Load, override from the environment, validate; every problem in one ConfigError."""
     environ = os.environ if environ is None else environ
     path = config_path(path, environ)
-    data = parse_yaml(read_text(path), str(path))
+    data = parse_yaml(read_utf8(path, str(path), ConfigError), str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -23,23 +22,6 @@ class YamlSyntaxError(ConfigError):
         super().__init__(f"{origin}:{line}: {reason}")
         self.line = line
         self.reason = reason
-
-
-def read_text(path: Path) -> str:
-    """Read a UTF-8 file (a BOM is tolerated); say which byte is wrong otherwise."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            f"{path}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
-        ) from None
 
 
 class _Constructor(RoundTripConstructor):

@@ -10,28 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from syndicate.errors import SourceError
+from syndicate.files import read_utf8
 from syndicate.ingest.items import Problem, RawItem
 
 _decoder = json.JSONDecoder()
 
 
-def read_text(path: Path, label: str) -> str:
-    """A whole export as text; a source that cannot be read at all is a SourceError."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SourceError(f"{label}: file not found") from None
-    except OSError as exc:
-        raise SourceError(f"{label}: cannot read: {exc.strerror}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise SourceError(f"{label}:{line}: not valid UTF-8 (byte {exc.start})") from None
-
-
 def read_json(path: Path, label: str) -> Iterator[RawItem | Problem]:
-    text = read_text(path, label)
+    text = read_utf8(path, label, SourceError)
     start = len(text) - len(text.lstrip())
     if text[start : start + 1] == "[":
         yield from _json_array(text, start + 1, label)
@@ -104,7 +90,7 @@ def read_csv(path: Path, label: str) -> Iterator[RawItem | Problem]:
     """One row per release; `attachments` is a JSON cell, `topics` comma-separated."""
     # csv.reader rather than DictReader: DictReader skips blank lines without a trace, so
     # the line a row starts on could not be told.
-    reader = csv.reader(io.StringIO(read_text(path, label), newline=""))
+    reader = csv.reader(io.StringIO(read_utf8(path, label, SourceError), newline=""))
     try:
         header = next(reader, None)
         if not header:

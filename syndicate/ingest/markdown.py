@@ -9,6 +9,7 @@ from pathlib import Path
 from ruamel.yaml.comments import CommentedMap
 
 from syndicate.errors import SourceError
+from syndicate.files import Utf8Error, decode_utf8
 from syndicate.ingest.items import Problem, RawItem
 from syndicate.text import slugify
 from syndicate.yamlfile import YamlSyntaxError, parse_yaml
@@ -38,12 +39,9 @@ def read_file(path: Path, where: str, ref: str | None = None) -> RawItem | Probl
     except OSError as exc:
         return Problem(where, None, default_id, f"cannot read: {exc.strerror}")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return Problem(
-            where, line, default_id, f"not valid UTF-8 (byte {exc.start}); save as UTF-8"
-        )
+        text = decode_utf8(raw)
+    except Utf8Error as exc:
+        return Problem(where, exc.line, default_id, str(exc))
     match = _FRONT.match(text)
     if not match:
         return Problem(

@@ -19,6 +19,7 @@ from syndicate.config import (
     Source,
 )
 from syndicate.errors import SourceError
+from syndicate.files import read_utf8
 from syndicate.ingest import exports, feed, listing, markdown
 from syndicate.ingest.items import Problem, RawItem
 from syndicate.store import Store
@@ -79,7 +80,7 @@ def for_source(source: Source, config: Config, store: Store | None) -> Reader:
         return Reader(
             label,
             _origin("html", source.path, config),
-            lambda: listing.read_listing(exports.read_text(source.path, label), source, label),
+            lambda: listing.read_listing(read_utf8(source.path, label, SourceError), source, label),
         )
     return _feed_reader(source, config, store)
 

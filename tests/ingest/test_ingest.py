@@ -128,7 +128,10 @@ def test_bad_items_are_reported_and_good_ones_still_stored(
     report = ingest(config, store, NOW)
     assert report.counts[Outcome.NEW] == 1
     reasons = sorted(p.reason for p in report.rejected)
-    assert reasons == ["not valid UTF-8 (byte 11); save as UTF-8", "title: missing or empty"]
+    assert reasons == [
+        "not valid UTF-8 (byte 11); save the file as UTF-8",
+        "title: missing or empty",
+    ]
     assert public_ids(store) == ["good"]
 
 
