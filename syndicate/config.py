@@ -55,6 +55,13 @@ def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
     return value if value.is_absolute() or base is None else base / value
 
 
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,14 +72,19 @@ class Site(_Section):
     language: str = "en"
     timezone: str = "UTC"
     output_dir: Path = Field(default=Path("public"), validate_default=True)
+    rights: str | None = None
+    icon: str | None = None
+    logo: str | None = None
 
     @field_validator("base_url")
     @classmethod
     def _absolute_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
-        return value.rstrip("/")
+        return _http_url(value).rstrip("/")
+
+    @field_validator("icon", "logo")
+    @classmethod
+    def _image_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
 
     @field_validator("language")
     @classmethod
@@ -185,6 +197,23 @@ class Topic(_Section):
     kinds: KindList = Field(default_factory=list)
 
 
+class Feeds(_Section):
+    limit: int = Field(default=50, ge=1, le=10_000)
+    archive_size: int = Field(default=100, ge=10, le=10_000)
+    websub_hubs: Annotated[list[str], _list_of("hub URLs")] = Field(default_factory=list)
+
+    @field_validator("websub_hubs")
+    @classmethod
+    def _hub_urls(cls, value: list[str]) -> list[str]:
+        return [_http_url(hub) for hub in value]
+
+
+class Web(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_age: int = Field(default=300, ge=0)
+
+
 def _topic_slug(slug: str) -> str:
     if slug == "all":
         raise ValueError("'all' is reserved for the feed of every release; rename the topic")
@@ -201,6 +230,8 @@ class Config(_Section):
     database: Database = Field(default_factory=dict, validate_default=True)
     sources: Annotated[list[Source], _list_of("sources")] = Field(default_factory=list)
     topics: dict[TopicSlug, Topic] = Field(default_factory=dict)
+    feeds: Feeds = Feeds()
+    web: Web = Web()
     # Where the file was read from: set by load_config, never a key of the file itself.
     _path: Path = PrivateAttr(default=DEFAULT_PATH)
 
@@ -345,10 +376,10 @@ def _known_keys(parent: Loc, data: Any) -> list[str]:
     model: type[BaseModel] | None = None
     if parent == ():
         model = Config
-    elif parent == ("site",):
-        model = Site
-    elif parent == ("database",):
-        model = Database
+    elif len(parent) == 1:  # a section: site, database, feeds, web
+        field = Config.model_fields.get(str(parent[0]))
+        section = field.annotation if field else None
+        model = section if isinstance(section, type) and issubclass(section, BaseModel) else None
     elif len(parent) >= 2 and parent[0] == "topics":
         model = Topic
     elif len(parent) >= 2 and parent[0] == "sources" and isinstance(parent[1], int):

@@ -1,7 +1,11 @@
-"""Reading the files admins and editors write: UTF-8, with errors that name line and byte."""
+"""Files: reading what admins and editors write (UTF-8, errors naming line and byte), and
+writing public output atomically."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
 
 from syndicate.errors import SyndicateError
@@ -33,3 +37,27 @@ def read_utf8(path: Path, label: str, error: type[SyndicateError]) -> str:
         raise error(f"{label}: cannot read: {exc.strerror}") from None
     except Utf8Error as exc:
         raise error(f"{label}:{exc.line}: {exc}") from None
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically replace `path` with `data` (temp file, fsync, rename); an unchanged file is
+    not touched, so its mtime and ETag stay stable. True when the file was written."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return True
