@@ -258,3 +258,13 @@ def iter_all(conn: Connection) -> Iterator[Release]:
             return
         yield from batch
         last = batch[-1].id
+
+
+def next_public_from(conn: Connection, now: datetime) -> datetime | None:
+    """The next instant a stored release becomes public (an embargo lift or a scheduled
+    publication): when the site must be rebuilt, to the second."""
+    query = sa.select(sa.func.min(releases.c.public_from)).where(
+        releases.c.retracted.is_(False), releases.c.public_from > now
+    )
+    lift: datetime | None = conn.execute(query).scalar_one_or_none()
+    return lift

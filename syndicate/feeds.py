@@ -1,0 +1,312 @@
+"""Store → per-topic RSS 2.0 and Atom 1.0 (feedgen) and JSON Feed 1.1 documents, with
+RFC 5005 archives so a reader can backfill the whole history.
+
+Entries are ordered by the moment they became public, so a release whose embargo lifts today
+is new today even if it was written last week. Archive n holds entries (n-1)*size+1 … n*size
+counting from the oldest, so a full archive never changes unless one of its releases does.
+The current document holds the latest `limit` entries, or more when more have not yet been
+archived: no entry is ever out of a reader's reach.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedEntry, FeedGenerator
+from lxml import etree
+
+from syndicate import __version__
+from syndicate.model import Release
+from syndicate.output import Document, Snapshot
+from syndicate.urls import ALL, FORMATS, MEDIA_TYPES, absolute, archive, domain, feed, topic_page
+
+VERSION = f"feeds-1/{__version__}"  # bump when the rendered bytes change for the same input
+ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+GENERATOR_URI = "https://pypi.org/project/syndicate/"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One feed document: its entries (newest first) and its place in the archive chain."""
+
+    topic: str
+    lang: str | None
+    entries: Sequence[Release]
+    number: int | None  # None: the current document; else the archive number (1 = oldest)
+    archives: int  # how many archive documents this topic has
+
+    def path(self, fmt: str) -> str:
+        if self.number is None:
+            return feed(self.topic, fmt, self.lang)
+        return archive(self.topic, self.number, fmt, self.lang)
+
+
+def pages(topic: str, lang: str | None, releases: Sequence[Release], limit: int,
+          size: int) -> list[Page]:
+    """Split a topic's releases into the current document and its archives (pure)."""
+    oldest_first = sorted(releases, key=lambda r: (r.public_from, r.id))
+    full = len(oldest_first) // size
+    chunks = [oldest_first[i * size : (i + 1) * size] for i in range(full)]
+    current = oldest_first[-max(limit, len(oldest_first) - full * size) :] if oldest_first else []
+    result = [Page(topic, lang, current[::-1], None, full)]
+    result += [Page(topic, lang, chunk[::-1], n, full) for n, chunk in enumerate(chunks, 1)]
+    return result
+
+
+def tag_uri(base_url: str, release: Release) -> str:
+    """The entry id readers key on: stable when the title or URL changes (RFC 4151)."""
+    return f"tag:{domain(base_url)},{release.published.year}:{release.id}"
+
+
+def documents(snapshot: Snapshot) -> Iterator[Document]:
+    """Every feed document: each topic (and 'all'), per language when there are several."""
+    settings = snapshot.config.feeds
+    for lang in [None, *snapshot.languages]:
+        for topic in snapshot.topics:
+            releases = [r for r in snapshot.topic(topic) if lang is None or r.lang == lang]
+            for page in pages(topic, lang, releases, settings.limit, settings.archive_size):
+                base = _fingerprint(snapshot, page)
+                for fmt in FORMATS:
+                    yield Document(page.path(fmt), f"{base}:{fmt}",
+                                   _renderer(snapshot, page, fmt))
+
+
+def _fingerprint(snapshot: Snapshot, page: Page) -> str:
+    config = snapshot.config
+    topic = config.topics.get(page.topic)
+    digest = hashlib.sha256()
+    parts: list[Any] = [
+        VERSION, config.site.model_dump(mode="json"), config.feeds.model_dump(mode="json"),
+        topic.model_dump(mode="json") if topic else None, page.topic, page.lang, page.number,
+        page.archives,
+        [(t, c.title) for t, c in config.topics.items()],
+    ]
+    digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
+    for r in page.entries:
+        digest.update(f"\n{r.id}|{snapshot.content_hash(r)}|{r.categories}|{r.public_from}|"
+                      f"{r.updated}".encode())
+    return digest.hexdigest()
+
+
+def _renderer(snapshot: Snapshot, page: Page, fmt: str) -> Any:
+    def render() -> bytes:
+        if fmt == "json":
+            return _json_feed(snapshot, page)
+        generator = _feedgen(snapshot, page, fmt)
+        xml = generator.rss_str(pretty=True) if fmt == "rss" else generator.atom_str(pretty=True)
+        return _hex_references(xml)
+
+    return render
+
+
+def _hex_references(xml: bytes) -> bytes:
+    """'&' and '<' in text as &#x26; and &#x3C;: the same XML, but feed validators stop
+    taking escaped text in plain-text elements (titles) for HTML."""
+    return xml.replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+
+
+class _History(BaseExtension):  # type: ignore[misc]
+    """RFC 5005 archive links and the fh:archive marker; RSS gets its links as atom:link."""
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+        self.is_archive = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS} if self.is_archive else {}
+
+    def extend_rss(self, rss: etree._Element) -> etree._Element:
+        channel = rss[0]
+        for link in self.links:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", link)
+        if self.is_archive:
+            etree.SubElement(channel, f"{{{HISTORY_NS}}}archive")
+        return rss
+
+    def extend_atom(self, atom: etree._Element) -> etree._Element:
+        if self.is_archive:
+            etree.SubElement(atom, f"{{{HISTORY_NS}}}archive")
+        return atom
+
+
+class _EntryLanguage(BaseEntryExtension):  # type: ignore[misc]
+    """xml:lang on an Atom entry whose language differs from the feed's."""
+
+    lang: str | None = None
+
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
+        if self.lang:
+            entry.set(XML_LANG, self.lang)
+        return entry
+
+
+def _title(snapshot: Snapshot, page: Page) -> tuple[str, str]:
+    site = snapshot.config.site
+    topic = snapshot.config.topics.get(page.topic)
+    name = topic.title if topic else "All releases"
+    description = (topic.description if topic and topic.description
+                   else f"{name} from {site.title}")
+    suffix = f" ({page.lang})" if page.lang else ""
+    return f"{site.title} — {name}{suffix}", description
+
+
+def _updated(entries: Sequence[Release]) -> datetime:
+    """The newest entry change, never the build time: an unchanged feed stays byte-identical."""
+    return max((r.updated or r.public_from for r in entries), default=EPOCH)
+
+
+def _archive_links(base: str, page: Page, fmt: str) -> list[dict[str, str]]:
+    media = MEDIA_TYPES[fmt]
+    links = []
+    if page.number is not None:
+        links.append({"rel": "current", "href": absolute(base, feed(page.topic, fmt, page.lang)),
+                      "type": media})
+    previous = page.archives if page.number is None else page.number - 1
+    if previous >= 1:
+        links.append({"rel": "prev-archive",
+                      "href": absolute(base, archive(page.topic, previous, fmt, page.lang)),
+                      "type": media})
+    if page.number is not None and page.number < page.archives:
+        links.append({"rel": "next-archive",
+                      "href": absolute(base, archive(page.topic, page.number + 1, fmt, page.lang)),
+                      "type": media})
+    return links
+
+
+def _feedgen(snapshot: Snapshot, page: Page, fmt: str) -> FeedGenerator:
+    config = snapshot.config
+    site, base = config.site, config.site.base_url
+    title, description = _title(snapshot, page)
+    home = absolute(base, topic_page(page.topic))
+    generator = FeedGenerator()
+    generator.load_extension("dc", atom=False, rss=True)
+    generator.register_extension("history", _History, _EntryLanguage)
+    generator.id(home if page.number is None else absolute(base, page.path("atom")))
+    generator.title(title)
+    generator.subtitle(description)
+    generator.author({"name": site.title, "uri": f"{base}/"})
+    generator.language(page.lang or site.language)
+    generator.updated(_updated(page.entries))
+    generator.lastBuildDate(_updated(page.entries))
+    generator.generator("syndicate", __version__, GENERATOR_URI)
+    if site.rights:
+        generator.rights(site.rights)
+    if site.icon:
+        generator.icon(site.icon)
+    if site.logo:
+        generator.logo(site.logo)
+    # The RSS channel <link> is the last link added: self first, the HTML page last.
+    generator.link(href=absolute(base, page.path(fmt)), rel="self", type=MEDIA_TYPES[fmt])
+    history = generator.history
+    for hub in config.feeds.websub_hubs:
+        generator.link(href=hub, rel="hub")
+        history.links.append({"rel": "hub", "href": hub})
+    for link in _archive_links(base, page, fmt):
+        generator.link(**link)
+        history.links.append(link)
+    history.is_archive = page.number is not None
+    generator.link(href=home, rel="alternate", type="text/html")
+    for release in page.entries:
+        _entry(generator.add_entry(order="append"), release, snapshot, page, fmt)
+    return generator
+
+
+def _summary(release: Release) -> str:
+    if release.dateline and release.summary:
+        return f"{release.dateline} – {release.summary}"
+    return release.summary or release.title
+
+
+def _entry(entry: FeedEntry, release: Release, snapshot: Snapshot, page: Page,
+           fmt: str) -> None:
+    config = snapshot.config
+    base = config.site.base_url
+    entry.id(tag_uri(base, release))
+    entry.guid(tag_uri(base, release), permalink=False)
+    entry.title(release.title)
+    entry.link(href=release.url, rel="alternate", type="text/html")
+    entry.published(release.public_from)
+    entry.updated(release.updated or release.public_from)
+    entry.summary(_summary(release))
+    if release.body_html:
+        entry.content(release.body_html, type="html")
+    if release.author:
+        entry.author({"name": release.author})
+        entry.dc.dc_creator(release.author)
+    for slug in release.categories:
+        topic = config.topics[slug]
+        entry.category(term=slug, label=topic.title, scheme=absolute(base, "topics/"))
+    for number, attachment in enumerate(release.attachments):
+        if fmt == "atom":
+            entry.link(href=attachment.url, rel="enclosure", type=attachment.media_type,
+                       length=str(attachment.length), title=attachment.title or None)
+        elif number == 0:  # RSS allows one enclosure per item
+            entry.enclosure(attachment.url, str(attachment.length), attachment.media_type)
+    language = page.lang or config.site.language
+    if release.lang != language:
+        entry.history.lang = release.lang
+        entry.dc.dc_language(release.lang)
+
+
+def _json_feed(snapshot: Snapshot, page: Page) -> bytes:
+    config = snapshot.config
+    site, base = config.site, config.site.base_url
+    title, description = _title(snapshot, page)
+    document: dict[str, Any] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": title,
+        "home_page_url": absolute(base, topic_page(page.topic)),
+        "feed_url": absolute(base, page.path("json")),
+        "description": description,
+        "language": page.lang or site.language,
+        "authors": [{"name": site.title, "url": f"{base}/"}],
+    }
+    if site.icon:
+        document["icon"] = site.icon
+    if config.feeds.websub_hubs:
+        document["hubs"] = [{"type": "WebSub", "url": hub} for hub in config.feeds.websub_hubs]
+    older = page.archives if page.number is None else page.number - 1
+    if older >= 1:  # JSON Feed pages towards older items with next_url
+        document["next_url"] = absolute(base, archive(page.topic, older, "json", page.lang))
+    if page.number is not None:
+        document["expired"] = False
+    document["items"] = [_json_item(r, snapshot) for r in page.entries]
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def _json_item(release: Release, snapshot: Snapshot) -> dict[str, Any]:
+    config = snapshot.config
+    item: dict[str, Any] = {
+        "id": tag_uri(config.site.base_url, release),
+        "url": release.url,
+        "title": release.title,
+        "summary": _summary(release),
+        "date_published": release.public_from.isoformat(),
+        "date_modified": (release.updated or release.public_from).isoformat(),
+        "language": release.lang,
+        "tags": [config.topics[slug].title for slug in release.categories],
+        "_syndicate": {"topics": list(release.categories), "kind": str(release.kind),
+                       "dateline": release.dateline},
+    }
+    if release.body_html:
+        item["content_html"] = release.body_html
+    else:
+        item["content_text"] = release.summary or release.title
+    if release.author:
+        item["authors"] = [{"name": release.author}]
+    if release.attachments:
+        item["attachments"] = [
+            {"url": a.url, "mime_type": a.media_type, "size_in_bytes": a.length,
+             **({"title": a.title} if a.title else {})}
+            for a in release.attachments
+        ]
+    return item
