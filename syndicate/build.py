@@ -4,6 +4,7 @@ write atomically, remove what is no longer published."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,12 +41,16 @@ class BuildReport:
 
     def summary(self) -> str:
         total = len(self.written) + self.unchanged
-        return (f"{total} files: {len(self.written)} written, {self.unchanged} unchanged, "
-                f"{len(self.removed)} removed")
+        return (
+            f"{total} files: {len(self.written)} written, {self.unchanged} unchanged, "
+            f"{len(self.removed)} removed"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "written": self.written, "removed": self.removed, "unchanged": self.unchanged,
+            "written": self.written,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
             "next_change": self.next_change.isoformat() if self.next_change else None,
             "warnings": self.warnings,
         }
@@ -59,8 +64,9 @@ def build(config: Config, store: Store, now: datetime) -> BuildReport:
     report = write(config.site.output_dir, [*feeds.documents(snap), *pages.documents(snap)])
     with store.connect() as conn:
         report.next_change = store_releases.next_public_from(conn, now)
-    changed = [absolute(config.site.base_url, path) for path in report.changed
-               if is_current_feed(path)]
+    changed = [
+        absolute(config.site.base_url, path) for path in report.changed if is_current_feed(path)
+    ]
     report.warnings += websub.publish(config.feeds.websub_hubs, changed)
     return report
 
@@ -81,7 +87,7 @@ def write(output_dir: Path, documents: Iterable[Document]) -> BuildReport:
             target = output_dir / doc.path
             if previous.get(doc.path) == doc.fingerprint and target.is_file():
                 report.unchanged += 1
-            elif write_if_changed(target, doc.render()):
+            elif write_if_changed(target, doc.render(), fsync=False):
                 report.written.append(doc.path)
             else:
                 report.unchanged += 1
@@ -89,12 +95,18 @@ def write(output_dir: Path, documents: Iterable[Document]) -> BuildReport:
             (output_dir / path).unlink(missing_ok=True)
             _remove_empty_parents(output_dir, output_dir / path)
             report.removed.append(path)
+        # One sync for all files, before the manifest vouches for them: after a crash a file
+        # may be empty, but then the old manifest does not match and the next build rewrites it.
+        if report.written:
+            os.sync()
         manifest = json.dumps(current, indent=0, sort_keys=True).encode()
         write_if_changed(output_dir / MANIFEST, manifest)
     except OSError as exc:
         where = exc.filename or output_dir
-        raise BuildError(f"cannot write {where}: {exc.strerror}; the files already published "
-                         "are intact, the next build will finish the job") from None
+        raise BuildError(
+            f"cannot write {where}: {exc.strerror}; the files already published "
+            "are intact, the next build will finish the job"
+        ) from None
     return report
 
 

@@ -14,7 +14,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
+from syndicate import build as build_service
 from syndicate import ingest as ingest_service
+from syndicate import web
 from syndicate.config import Config, load_config
 from syndicate.errors import ConfigError, ContentError, SyndicateError
 from syndicate.ingest.record import parse_when
@@ -250,6 +252,56 @@ def topics(ctx: typer.Context, as_json: JsonOption = False) -> None:
     width = max(len(str(row["slug"])) for row in rows)
     for row in rows:
         typer.echo(f"{row['slug']:<{width}}  {row['releases']:>5}  {row['title']}")
+
+
+@app.command()
+def build(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Write the feeds and pages of everything public now; print what changed."""
+    state = _state(ctx)
+    config = state.config()
+    with _store(config) as store:
+        report = build_service.build(config, store, state.now)
+    for warning in report.warnings:
+        _err(f"warning: {warning}")
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    for path in report.written:
+        typer.echo(f"written  {path}")
+    for path in report.removed:
+        typer.echo(f"removed  {path}")
+    typer.echo(f"{config.site.output_dir}: {report.summary()}")
+    if report.next_change:
+        lift = report.next_change.astimezone(config.site.tz)
+        typer.echo(f"next embargo lift: {lift:%Y-%m-%d %H:%M:%S %z}; build again then")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Address to listen on [default: web.host, 127.0.0.1].",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", help="Port to listen on [default: web.port, 8000].", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Serve the built site and feeds (ETag, 304, gzip) until interrupted."""
+    config = _state(ctx).config()
+    web.serve(
+        config.site.output_dir,
+        host=host or config.web.host,
+        port=port or config.web.port,
+        max_age=config.web.max_age,
+    )
 
 
 @db_app.command("upgrade")

@@ -38,9 +38,10 @@ def read_utf8(path: Path, label: str, error: type[SyndicateError]) -> str:
         raise error(f"{label}:{exc.line}: {exc}") from None
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: Path, data: bytes, *, fsync: bool = True) -> bool:
     """Atomically replace `path` with `data` (temp file, fsync, rename); an unchanged file is
-    not touched, so its mtime and ETag stay stable. True when the file was written."""
+    not touched, so its mtime and ETag stay stable. True when the file was written.
+    `fsync=False` is for callers that sync once after many files (see build.write)."""
     try:
         if path.read_bytes() == data:
             return False
@@ -53,7 +54,8 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         temp.chmod(0o644)
         temp.replace(path)
     except BaseException:

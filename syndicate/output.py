@@ -61,4 +61,5 @@ class Snapshot:
 def snapshot(config: Config, store: Store, now: datetime) -> Snapshot:
     with store.connect() as conn:
         releases = store_releases.latest(conn, now, order=list(config.topics))
-    return Snapshot(config, now, releases)
+        hashes = store_releases.public_hashes(conn, now)
+    return Snapshot(config, now, releases, hashes)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 from syndicate.websub import publish
-from tests.localhttp import Request, serve
+from tests.localhttp import Answer, Request, serve
 
-FEEDS = ["https://press.example.org/news/feeds/all.atom",
-         "https://press.example.org/news/feeds/all.rss"]
+FEEDS = [
+    "https://press.example.org/news/feeds/all.atom",
+    "https://press.example.org/news/feeds/all.rss",
+]
 
 
 def no_sleep(_: float) -> None:
@@ -34,9 +37,9 @@ def test_a_server_error_is_retried_then_reported_without_raising() -> None:
 
 
 def test_a_transient_failure_then_success_is_no_failure() -> None:
-    answers = iter([(500, {}, b""), (204, {}, b"")])
+    answers: Iterator[Answer] = iter([(500, {}, b""), (204, {}, b"")])
 
-    def respond(_: Request) -> tuple[int, dict[str, str], bytes]:
+    def respond(_: Request) -> Answer:
         return next(answers)
 
     with serve(respond) as hub:

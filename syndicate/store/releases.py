@@ -202,6 +202,12 @@ def latest(
     return _load(conn, query, order)
 
 
+def public_hashes(conn: Connection, now: datetime) -> dict[str, str]:
+    """id → content hash of every public release, as stored at upsert."""
+    query = _public(sa.select(releases.c.id, releases.c.content_hash), now)
+    return {row.id: row.content_hash for row in conn.execute(query)}
+
+
 def everything(
     conn: Connection, *, topic: str | None = None, order: Sequence[str] = ()
 ) -> list[Release]:
