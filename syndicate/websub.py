@@ -38,8 +38,14 @@ def publish(
     return failures
 
 
-def _ping(client: httpx.Client, hub: str, url: str, attempts: int, backoff: float,
-          sleep: Callable[[float], None]) -> str | None:
+def _ping(
+    client: httpx.Client,
+    hub: str,
+    url: str,
+    attempts: int,
+    backoff: float,
+    sleep: Callable[[float], None],
+) -> str | None:
     """None on success; the last error after `attempts` tries (client errors are final)."""
     error = "not attempted"
     for attempt in range(attempts):

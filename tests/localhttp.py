@@ -36,8 +36,9 @@ def serve(respond: Respond) -> Iterator[Server]:
     class Handler(BaseHTTPRequestHandler):
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            request = Request(self.command, self.path, dict(self.headers.items()),
-                              self.rfile.read(length))
+            request = Request(
+                self.command, self.path, dict(self.headers.items()), self.rfile.read(length)
+            )
             server_state.requests.append(request)
             status, headers, body = respond(request)
             self.send_response(status)

@@ -100,7 +100,9 @@ def test_no_temporary_files_are_left_behind(tmp_path: Path) -> None:
     assert names == ["a.rss", "b.rss"]
 
 
-def test_an_unwritable_target_is_a_build_error_and_earlier_files_are_complete(tmp_path: Path) -> None:
+def test_an_unwritable_target_is_a_build_error_and_earlier_files_are_complete(
+    tmp_path: Path,
+) -> None:
     write(tmp_path, [Renders().doc("a.html", b"old")])
     (tmp_path / "feeds").write_text("a file where a folder must go")
     with pytest.raises(BuildError, match="cannot write"):

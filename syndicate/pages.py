@@ -1,0 +1,375 @@
+"""The public pages: an index of topics, a page per topic, a permalink per release, the OPML
+list of every feed, a sitemap, a 404 page and the stylesheet, rendered with Jinja.
+
+Each page is decided first (which template, which inputs) and rendered only on demand. The
+template receives exactly the inputs its fingerprint hashes, plus pure helpers of them, so a
+page whose fingerprint did not change cannot render differently and a build may skip it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+from jinja2 import DictLoader, Environment, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
+
+from syndicate import urls
+from syndicate.config import Config
+from syndicate.model import Attachment, Kind, Release
+from syndicate.output import Document, Snapshot
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "site"
+STYLESHEET_SOURCE = "style.css"
+LATEST = 10
+ALL_TITLE = "All releases"
+ALL_DESCRIPTION = "Every release, whatever its topic."
+
+FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
+KIND_LABELS = {
+    Kind.PRESS_RELEASE: "Press release",
+    Kind.OP_ED: "Op-ed",
+    Kind.STATEMENT: "Statement",
+    Kind.NEWS: "News",
+}
+MEDIA_LABELS = {
+    "application/pdf": "PDF",
+    "application/msword": "Word",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word",
+    "application/vnd.ms-excel": "Excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel",
+    "application/zip": "ZIP",
+}
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    """The parts of `site:` that pages show; nothing else of the config reaches a template."""
+
+    title: str
+    base_url: str
+    language: str
+    timezone: str
+    rights: str | None
+    icon: str | None
+    logo: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicView:
+    slug: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCard:
+    """A topic as the index lists it."""
+
+    topic: TopicView
+    count: int
+
+
+def documents(snapshot: Snapshot) -> Iterator[Document]:
+    """Every page of the public site, cheap to fingerprint; bytes are rendered on demand."""
+    config = snapshot.config
+    site = _site(config)
+    topics = _topics(config)
+    members = {t.slug: snapshot.topic(t.slug) for t in topics}
+    keys = _Keys(snapshot)
+
+    def page(path: str, template: str, **inputs: Any) -> Document:
+        return _document(keys, urls.file_for(path), template, path, site=site, **inputs)
+
+    cards = [TopicCard(t, len(members[t.slug])) for t in topics]
+    yield page(urls.INDEX, "index.html", topics=cards, latest=list(snapshot.releases[:LATEST]))
+    for topic in topics:
+        releases = members[topic.slug]
+        present = {r.lang for r in releases}
+        languages = [lang for lang in snapshot.languages if lang in present]
+        yield page(
+            urls.topic_page(topic.slug),
+            "topic.html",
+            topic=topic,
+            releases=releases,
+            languages=languages,
+        )
+    for release in snapshot.releases:
+        yield page(
+            urls.release_page(release.id),
+            "release.html",
+            release=release,
+            all_topic=topics[0],
+            topics=[t for t in topics[1:] if t.slug in release.categories],
+        )
+    yield page(urls.OPML, "feeds.opml", topics=topics)
+    yield page(urls.SITEMAP, "sitemap.xml", entries=_sitemap(topics, members))
+    yield page(urls.NOT_FOUND, "404.html", all_topic=topics[0], absolute_links=True)
+    yield _stylesheet()
+
+
+def _site(config: Config) -> SiteView:
+    s = config.site
+    return SiteView(s.title, s.base_url, s.language, s.timezone, s.rights, s.icon, s.logo)
+
+
+def _topics(config: Config) -> list[TopicView]:
+    """'all' first, then the configured topics in config order."""
+    configured = [TopicView(slug, t.title, t.description) for slug, t in config.topics.items()]
+    return [TopicView(urls.ALL, ALL_TITLE, ALL_DESCRIPTION), *configured]
+
+
+def _changed(release: Release) -> datetime:
+    return release.updated or release.published
+
+
+def _sitemap(
+    topics: Sequence[TopicView], members: Mapping[str, Sequence[Release]]
+) -> list[tuple[str, str | None]]:
+    """(path, W3C lastmod) of the index, every topic page and every release page; a listing's
+    lastmod is the newest change among its releases. Plain strings: one entry per release
+    makes this the largest fingerprint input."""
+
+    def newest(releases: Sequence[Release]) -> str | None:
+        changed = max((_changed(r) for r in releases), default=None)
+        return _w3c(changed) if changed else None
+
+    everything = members[urls.ALL]
+    entries = [(urls.INDEX, newest(everything))]
+    entries += [(urls.topic_page(t.slug), newest(members[t.slug])) for t in topics]
+    entries += [(urls.release_page(r.id), _w3c(_changed(r))) for r in everything]
+    return entries
+
+
+# --- fingerprints ---------------------------------------------------------------------------
+
+
+class _Keys:
+    """Canonical text of fingerprint inputs. The site, the topics and each release recur in
+    thousands of documents, so their text is made once per build (held with the object, so
+    an id is never reused while memoised)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.memo: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, value: Any) -> str:
+        kind = type(value)  # exact types first: this runs millions of times on a large site
+        if kind is str or kind is int or kind is bool or value is None:
+            return repr(value)  # unambiguous, and far cheaper than json.dumps
+        if kind is list or kind is tuple:
+            return "[" + ",".join(map(self, value)) + "]"
+        if kind is datetime:
+            moment: datetime = value
+            return moment.isoformat()
+        known = self.memo.get(id(value))
+        if known is None:
+            known = self.memo[id(value)] = (value, self._object(value))
+        return known[1]
+
+    def _object(self, value: Any) -> str:
+        if isinstance(value, Release):
+            # A release stands for itself by its content hash plus what that hash leaves out.
+            content = self.snapshot.content_hash(value)
+            updated = self(value.updated)
+            return f"Release({value.id!r},{content!r},{updated},{value.categories!r})"
+        if is_dataclass(value) and not isinstance(value, type):
+            parts = [getattr(value, f.name) for f in fields(value)]
+            return type(value).__name__ + self(parts)
+        if isinstance(value, list | tuple):  # subclasses of the types __call__ knows
+            return self(list(value))
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, str | int | float):
+            return repr(value)
+        raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+def _document(keys: _Keys, file: str, template: str, path: str, **inputs: Any) -> Document:
+    context = {**inputs, "path": path}
+    context.setdefault("absolute_links", False)
+    parts = [f"{name}={keys(context[name])}" for name in sorted(context)]
+    canonical = "\0".join([_templates_version(), template, *parts])
+    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+
+    def render() -> bytes:
+        return _environment().get_template(template).render(context).encode()
+
+    return Document(file, fingerprint, render)
+
+
+def _stylesheet() -> Document:
+    source = _sources()[STYLESHEET_SOURCE].encode()
+    return Document(urls.STYLESHEET, hashlib.sha256(source).hexdigest(), lambda: source)
+
+
+@cache
+def _sources() -> dict[str, str]:
+    """Every template, read once per process: what is rendered is exactly what is hashed."""
+    return {
+        path.relative_to(TEMPLATES).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted(TEMPLATES.rglob("*"))
+        if path.is_file()
+    }
+
+
+@cache
+def _templates_version() -> str:
+    """Hash of the templates, of the code that shapes the bytes besides them (this module and
+    the URL layout) and of the Jinja and MarkupSafe versions (escaping): changing any of them
+    changes every fingerprint, so no stale page survives an upgrade or a template edit."""
+    libraries = ", ".join(f"{name} {version(name)}" for name in ("jinja2", "markupsafe"))
+    digest = hashlib.sha256(libraries.encode())
+    for module in (__file__, urls.__file__):
+        digest.update(Path(module).read_bytes())
+    for name, source in _sources().items():
+        digest.update(f"\0{name}\0{source}".encode())
+    return digest.hexdigest()
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=DictLoader(_sources()),
+        autoescape=select_autoescape(["html", "xml", "opml"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.globals.update(
+        urls=urls,
+        href=_href,
+        url=_url,
+        media_types=urls.MEDIA_TYPES,
+        formats=urls.FORMATS,
+        format_names=FORMAT_NAMES,
+        kind_labels=KIND_LABELS,
+        default_kind=Kind.PRESS_RELEASE,
+    )
+    env.filters.update(
+        body=_body,
+        date=_date,
+        datetime=_datetime,
+        iso=_iso,
+        size=_size,
+        media=_media,
+        label=_label,
+        plural=_plural,
+    )
+    return env
+
+
+@pass_context
+def _href(context: Context, to: str) -> str:
+    """A link to another page: relative, so the site works under any base path; absolute on
+    pages such as 404.html that are served from any depth."""
+    if context["absolute_links"]:
+        return _url(context, to)
+    return urls.relative(context["path"], to)
+
+
+@pass_context
+def _url(context: Context, to: str) -> str:
+    """An absolute URL, for feeds, OPML, sitemap and canonical links that leave the site."""
+    site: SiteView = context["site"]
+    return urls.absolute(site.base_url, to)
+
+
+def _body(release: Release) -> Markup:
+    """The one place markup is trusted: body_html was sanitised at ingest."""
+    return Markup(release.body_html)  # noqa: S704
+
+
+def _local(context: Context, moment: datetime) -> datetime:
+    site: SiteView = context["site"]
+    return moment.astimezone(ZoneInfo(site.timezone))
+
+
+@pass_context
+def _date(context: Context, moment: datetime) -> str:
+    local = _local(context, moment)
+    return f"{local.day} {MONTHS[local.month - 1]} {local.year}"
+
+
+@pass_context
+def _datetime(context: Context, moment: datetime) -> str:
+    """'20 November 2026, 10:00 UTC+3': the offset, since readers may be anywhere."""
+    local = _local(context, moment)
+    offset = local.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    hours, rest = divmod(abs(minutes), 60)
+    zone = f"UTC{'+' if minutes > 0 else '-'}{hours}{f':{rest:02}' if rest else ''}"
+    return f"{_date(context, moment)}, {local:%H:%M} {zone if minutes else 'UTC'}"
+
+
+@pass_context
+def _iso(context: Context, moment: datetime) -> str:
+    """For `<time datetime>`: the local time with its offset, to the second."""
+    return _local(context, moment).isoformat(timespec="seconds")
+
+
+def _w3c(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _size(length: int) -> str:
+    """'' for an unknown (zero) length."""
+    if length <= 0:
+        return ""
+    if length < 1000:
+        return f"{length} bytes"
+    value, unit = length / 1000, "kB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+
+
+def _media(media_type: str) -> str:
+    if media_type in MEDIA_LABELS:
+        return MEDIA_LABELS[media_type]
+    major, _, minor = media_type.partition("/")
+    if major in ("image", "audio", "video") and "." not in minor:
+        return f"{minor.upper()} {major}"
+    return media_type
+
+
+def _label(attachment: Attachment) -> str:
+    """The title, else the file name from the URL."""
+    if attachment.title:
+        return attachment.title
+    name = unquote(urlsplit(attachment.url).path.rstrip("/").rpartition("/")[2])
+    return name or attachment.url
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
