@@ -26,10 +26,10 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from syndicate.errors import ConfigError
+from syndicate.errors import ConfigError, ContentError
 from syndicate.files import read_utf8
 from syndicate.model import Kind
-from syndicate.text import SLUG
+from syndicate.text import SLUG, check_text
 from syndicate.yamlfile import Loc, dotted, line_of, parse_yaml
 
 DEFAULT_PATH = Path("config/syndicate.yaml")
@@ -46,6 +46,15 @@ def _list_of(what: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def _printable(value: str) -> str:
+    """Titles end up in feeds, OPML and email headers: no XML-illegal control characters."""
+    try:
+        return check_text(value, "")
+    except ContentError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Text = Annotated[str, AfterValidator(_printable)]
 StrList = Annotated[list[str], _list_of("strings")]
 KindList = Annotated[list[Kind], _list_of("kinds")]
 
@@ -67,12 +76,12 @@ class _Section(BaseModel):
 
 
 class Site(_Section):
-    title: str
+    title: Text
     base_url: str
     language: str = "en"
     timezone: str = "UTC"
     output_dir: Path = Field(default=Path("public"), validate_default=True)
-    rights: str | None = None
+    rights: Text | None = None
     icon: str | None = None
     logo: str | None = None
 
@@ -190,8 +199,8 @@ Source = Annotated[
 
 
 class Topic(_Section):
-    title: str
-    description: str = ""
+    title: Text
+    description: Text = ""
     keywords: StrList = Field(default_factory=list)
     datelines: StrList = Field(default_factory=list)
     kinds: KindList = Field(default_factory=list)

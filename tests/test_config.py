@@ -821,3 +821,23 @@ def test_cli_check_reports_broken_config_in_one_line_and_exits_2(
     assert result.returncode == 2
     assert result.stderr == f"{path}:7: topics.trafficking.keywords: expected a list of strings\n"
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_control_character_in_a_title_is_an_error(project: Path) -> None:
+    path = project / "config" / "syndicate.yaml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={"SYNDICATE_SITE__TITLE": "Press\x0bOffice"})
+    assert str(caught.value) == (
+        "environment SYNDICATE_SITE__TITLE: site.title: contains the control character U+000B at 5"
+    )
+
+
+def test_a_control_character_in_a_topic_description_names_its_line(
+    write_config: WriteConfig, project: Path
+) -> None:
+    text = MINIMAL + 'topics:\n  t:\n    title: T\n    description: "a\\x01b"\n'
+    assert error_of(write_config, text) == (
+        f"{config_file(project)}:7: topics.t.description: "
+        "contains the control character U+0001 at 1"
+    )
