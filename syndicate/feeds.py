@@ -10,7 +10,9 @@ archived: no entry is ever out of a reader's reach.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import html
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,13 +26,15 @@ from lxml import etree
 from syndicate import __version__
 from syndicate.model import Release
 from syndicate.output import Document, Snapshot
-from syndicate.urls import ALL, FORMATS, MEDIA_TYPES, absolute, archive, domain, feed, topic_page
+from syndicate.urls import FORMATS, MEDIA_TYPES, absolute, archive, domain, feed, topic_page
 
-VERSION = f"feeds-1/{__version__}"  # bump when the rendered bytes change for the same input
+VERSION = f"feeds-2/{__version__}"  # bump when the rendered bytes change for the same input
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The `updated` of a feed without entries: fixed, so its bytes stay the same, and after 1990,
+# before which the W3C validator calls a date implausible.
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://pypi.org/project/syndicate/"
 
 
@@ -50,8 +54,9 @@ class Page:
         return archive(self.topic, self.number, fmt, self.lang)
 
 
-def pages(topic: str, lang: str | None, releases: Sequence[Release], limit: int,
-          size: int) -> list[Page]:
+def pages(
+    topic: str, lang: str | None, releases: Sequence[Release], limit: int, size: int
+) -> list[Page]:
     """Split a topic's releases into the current document and its archives (pure)."""
     oldest_first = sorted(releases, key=lambda r: (r.public_from, r.id))
     full = len(oldest_first) // size
@@ -70,14 +75,18 @@ def tag_uri(base_url: str, release: Release) -> str:
 def documents(snapshot: Snapshot) -> Iterator[Document]:
     """Every feed document: each topic (and 'all'), per language when there are several."""
     settings = snapshot.config.feeds
+    now = snapshot.now
+    if not all(r.is_public(now) for r in snapshot.releases):  # never trust a caller with an embargo
+        snapshot = dataclasses.replace(
+            snapshot, releases=[r for r in snapshot.releases if r.is_public(now)]
+        )
     for lang in [None, *snapshot.languages]:
         for topic in snapshot.topics:
             releases = [r for r in snapshot.topic(topic) if lang is None or r.lang == lang]
             for page in pages(topic, lang, releases, settings.limit, settings.archive_size):
                 base = _fingerprint(snapshot, page)
                 for fmt in FORMATS:
-                    yield Document(page.path(fmt), f"{base}:{fmt}",
-                                   _renderer(snapshot, page, fmt))
+                    yield Document(page.path(fmt), f"{base}:{fmt}", _renderer(snapshot, page, fmt))
 
 
 def _fingerprint(snapshot: Snapshot, page: Page) -> str:
@@ -85,15 +94,22 @@ def _fingerprint(snapshot: Snapshot, page: Page) -> str:
     topic = config.topics.get(page.topic)
     digest = hashlib.sha256()
     parts: list[Any] = [
-        VERSION, config.site.model_dump(mode="json"), config.feeds.model_dump(mode="json"),
-        topic.model_dump(mode="json") if topic else None, page.topic, page.lang, page.number,
+        VERSION,
+        config.site.model_dump(mode="json"),
+        config.feeds.model_dump(mode="json"),
+        topic.model_dump(mode="json") if topic else None,
+        page.topic,
+        page.lang,
+        page.number,
         page.archives,
         [(t, c.title) for t, c in config.topics.items()],
     ]
     digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
     for r in page.entries:
-        digest.update(f"\n{r.id}|{snapshot.content_hash(r)}|{r.categories}|{r.public_from}|"
-                      f"{r.updated}".encode())
+        digest.update(
+            f"\n{r.id}|{snapshot.content_hash(r)}|{r.categories}|{r.public_from}|"
+            f"{r.updated}".encode()
+        )
     return digest.hexdigest()
 
 
@@ -138,12 +154,19 @@ class _History(BaseExtension):  # type: ignore[misc]
         return atom
 
 
-class _EntryLanguage(BaseEntryExtension):  # type: ignore[misc]
-    """xml:lang on an Atom entry whose language differs from the feed's."""
+class _Entry(BaseEntryExtension):  # type: ignore[misc]
+    """What feedgen 1.0.0 leaves out of an Atom entry: the attributes of its links (it writes
+    only href, so an enclosure would become a second alternate link) and xml:lang when the
+    entry's language differs from the feed's."""
 
     lang: str | None = None
 
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
     def extend_atom(self, entry: etree._Element) -> etree._Element:
+        for element, link in zip(entry.iterfind("link"), self.links, strict=True):
+            element.attrib.update(link)
         if self.lang:
             entry.set(XML_LANG, self.lang)
         return entry
@@ -153,32 +176,53 @@ def _title(snapshot: Snapshot, page: Page) -> tuple[str, str]:
     site = snapshot.config.site
     topic = snapshot.config.topics.get(page.topic)
     name = topic.title if topic else "All releases"
-    description = (topic.description if topic and topic.description
-                   else f"{name} from {site.title}")
+    description = topic.description if topic and topic.description else f"{name} from {site.title}"
     suffix = f" ({page.lang})" if page.lang else ""
     return f"{site.title} — {name}{suffix}", description
 
 
+def _changed(release: Release) -> datetime:
+    """When readers last saw the entry change: a correction made while the release was still
+    under embargo dates from the lift, never from before its publication."""
+    if release.updated is None:
+        return release.public_from
+    return max(release.updated, release.public_from)
+
+
 def _updated(entries: Sequence[Release]) -> datetime:
     """The newest entry change, never the build time: an unchanged feed stays byte-identical."""
-    return max((r.updated or r.public_from for r in entries), default=EPOCH)
+    return max((_changed(r) for r in entries), default=EPOCH)
 
 
 def _archive_links(base: str, page: Page, fmt: str) -> list[dict[str, str]]:
     media = MEDIA_TYPES[fmt]
     links = []
     if page.number is not None:
-        links.append({"rel": "current", "href": absolute(base, feed(page.topic, fmt, page.lang)),
-                      "type": media})
+        links.append(
+            {
+                "rel": "current",
+                "href": absolute(base, feed(page.topic, fmt, page.lang)),
+                "type": media,
+            }
+        )
     previous = page.archives if page.number is None else page.number - 1
     if previous >= 1:
-        links.append({"rel": "prev-archive",
-                      "href": absolute(base, archive(page.topic, previous, fmt, page.lang)),
-                      "type": media})
-    if page.number is not None and page.number < page.archives:
-        links.append({"rel": "next-archive",
-                      "href": absolute(base, archive(page.topic, page.number + 1, fmt, page.lang)),
-                      "type": media})
+        links.append(
+            {
+                "rel": "prev-archive",
+                "href": absolute(base, archive(page.topic, previous, fmt, page.lang)),
+                "type": media,
+            }
+        )
+    if page.number is not None:
+        # The newest archive leads on to the current document: the W3C validator warns about an
+        # archive with neither a prev- nor a next-archive link, which a lone archive would be.
+        following = (
+            feed(page.topic, fmt, page.lang)
+            if page.number == page.archives
+            else archive(page.topic, page.number + 1, fmt, page.lang)
+        )
+        links.append({"rel": "next-archive", "href": absolute(base, following), "type": media})
     return links
 
 
@@ -189,8 +233,9 @@ def _feedgen(snapshot: Snapshot, page: Page, fmt: str) -> FeedGenerator:
     home = absolute(base, topic_page(page.topic))
     generator = FeedGenerator()
     generator.load_extension("dc", atom=False, rss=True)
-    generator.register_extension("history", _History, _EntryLanguage)
-    generator.id(home if page.number is None else absolute(base, page.path("atom")))
+    generator.register_extension("history", _History, _Entry)
+    # Every document its own id: the per-language feeds share their HTML page with the others.
+    generator.id(absolute(base, page.path("atom")))
     generator.title(title)
     generator.subtitle(description)
     generator.author({"name": site.title, "uri": f"{base}/"})
@@ -226,35 +271,52 @@ def _summary(release: Release) -> str:
     return release.summary or release.title
 
 
-def _entry(entry: FeedEntry, release: Release, snapshot: Snapshot, page: Page,
-           fmt: str) -> None:
+def _entry(entry: FeedEntry, release: Release, snapshot: Snapshot, page: Page, fmt: str) -> None:
     config = snapshot.config
     base = config.site.base_url
     entry.id(tag_uri(base, release))
     entry.guid(tag_uri(base, release), permalink=False)
     entry.title(release.title)
-    entry.link(href=release.url, rel="alternate", type="text/html")
+    links = [{"href": release.url, "rel": "alternate", "type": "text/html"}]
+    if fmt == "atom":
+        links += [
+            {
+                "href": a.url,
+                "rel": "enclosure",
+                "type": a.media_type,
+                "length": str(a.length),
+                **({"title": a.title} if a.title else {}),
+            }
+            for a in release.attachments
+        ]
+    entry.link(links)
+    entry.history.links = links
     entry.published(release.public_from)
-    entry.updated(release.updated or release.public_from)
-    entry.summary(_summary(release))
+    entry.updated(_changed(release))
+    # An RSS description is HTML: a plain-text summary must not turn '<s>' into markup there.
+    summary = _summary(release)
+    entry.summary(html.escape(summary, quote=False) if fmt == "rss" else summary)
     if release.body_html:
         entry.content(release.body_html, type="html")
     if release.author:
         entry.author({"name": release.author})
         entry.dc.dc_creator(release.author)
-    for slug in release.categories:
-        topic = config.topics[slug]
-        entry.category(term=slug, label=topic.title, scheme=absolute(base, "topics/"))
-    for number, attachment in enumerate(release.attachments):
-        if fmt == "atom":
-            entry.link(href=attachment.url, rel="enclosure", type=attachment.media_type,
-                       length=str(attachment.length), title=attachment.title or None)
-        elif number == 0:  # RSS allows one enclosure per item
-            entry.enclosure(attachment.url, str(attachment.length), attachment.media_type)
+    for slug, title in _categories(release, snapshot):
+        entry.category(term=slug, label=title, scheme=absolute(base, "topics/"))
+    if fmt == "rss" and release.attachments:  # RSS allows one enclosure per item
+        first = release.attachments[0]
+        entry.enclosure(first.url, str(first.length), first.media_type)
     language = page.lang or config.site.language
     if release.lang != language:
         entry.history.lang = release.lang
         entry.dc.dc_language(release.lang)
+
+
+def _categories(release: Release, snapshot: Snapshot) -> list[tuple[str, str]]:
+    """(slug, title) of the release's topics that are still configured: a topic removed from
+    the config stays in the store until the next reclassification."""
+    topics = snapshot.config.topics
+    return [(slug, topics[slug].title) for slug in release.categories if slug in topics]
 
 
 def _json_feed(snapshot: Snapshot, page: Page) -> bytes:
@@ -280,7 +342,8 @@ def _json_feed(snapshot: Snapshot, page: Page) -> bytes:
     if page.number is not None:
         document["expired"] = False
     document["items"] = [_json_item(r, snapshot) for r in page.entries]
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
+    # Compact: an indented dump runs in pure Python and costs more than the feed itself.
+    return (json.dumps(document, ensure_ascii=False) + "\n").encode()
 
 
 def _json_item(release: Release, snapshot: Snapshot) -> dict[str, Any]:
@@ -291,11 +354,14 @@ def _json_item(release: Release, snapshot: Snapshot) -> dict[str, Any]:
         "title": release.title,
         "summary": _summary(release),
         "date_published": release.public_from.isoformat(),
-        "date_modified": (release.updated or release.public_from).isoformat(),
+        "date_modified": _changed(release).isoformat(),
         "language": release.lang,
-        "tags": [config.topics[slug].title for slug in release.categories],
-        "_syndicate": {"topics": list(release.categories), "kind": str(release.kind),
-                       "dateline": release.dateline},
+        "tags": [title for _, title in _categories(release, snapshot)],
+        "_syndicate": {
+            "topics": [slug for slug, _ in _categories(release, snapshot)],
+            "kind": str(release.kind),
+            "dateline": release.dateline,
+        },
     }
     if release.body_html:
         item["content_html"] = release.body_html
@@ -305,8 +371,12 @@ def _json_item(release: Release, snapshot: Snapshot) -> dict[str, Any]:
         item["authors"] = [{"name": release.author}]
     if release.attachments:
         item["attachments"] = [
-            {"url": a.url, "mime_type": a.media_type, "size_in_bytes": a.length,
-             **({"title": a.title} if a.title else {})}
+            {
+                "url": a.url,
+                "mime_type": a.media_type,
+                "size_in_bytes": a.length,
+                **({"title": a.title} if a.title else {}),
+            }
             for a in release.attachments
         ]
     return item
