@@ -21,6 +21,7 @@ from syndicate.config import Config, load_config
 from syndicate.errors import ConfigError, ContentError, SyndicateError
 from syndicate.ingest.record import parse_when
 from syndicate.model import Release
+from syndicate.output import topic_heading
 from syndicate.store import Store
 from syndicate.store import releases as store_releases
 from syndicate.store.db import current_revision, migrate
@@ -236,15 +237,10 @@ def topics(ctx: typer.Context, as_json: JsonOption = False) -> None:
     config = state.config()
     with _store(config) as store, store.connect() as conn:
         counts = store_releases.topic_counts(conn, state.now)
-    rows = [{"slug": "all", "title": "All releases", "description": "", "releases": counts["all"]}]
-    rows += [
-        {
-            "slug": slug,
-            "title": t.title,
-            "description": t.description,
-            "releases": counts.get(slug, 0),
-        }
-        for slug, t in config.topics.items()
+    rows = [
+        {"slug": slug, "title": title, "description": description, "releases": counts.get(slug, 0)}
+        for slug in ["all", *config.topics]
+        for title, description in [topic_heading(config, slug)]
     ]
     if as_json:
         _print_json(rows)

@@ -25,10 +25,10 @@ from lxml import etree
 
 from syndicate import __version__
 from syndicate.model import Release
-from syndicate.output import Document, Snapshot
+from syndicate.output import Document, Snapshot, topic_heading
 from syndicate.urls import FORMATS, MEDIA_TYPES, absolute, archive, domain, feed, topic_page
 
-VERSION = f"feeds-2/{__version__}"  # bump when the rendered bytes change for the same input
+VERSION = f"feeds-3/{__version__}"  # bump when the rendered bytes change for the same input
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -174,9 +174,8 @@ class _Entry(BaseEntryExtension):  # type: ignore[misc]
 
 def _title(snapshot: Snapshot, page: Page) -> tuple[str, str]:
     site = snapshot.config.site
-    topic = snapshot.config.topics.get(page.topic)
-    name = topic.title if topic else "All releases"
-    description = topic.description if topic and topic.description else f"{name} from {site.title}"
+    name, description = topic_heading(snapshot.config, page.topic)
+    description = description or f"{name} from {site.title}"
     suffix = f" ({page.lang})" if page.lang else ""
     return f"{site.title} — {name}{suffix}", description
 

@@ -58,6 +58,18 @@ class Snapshot:
         return [ALL, *self.config.topics]
 
 
+ALL_TITLE = "All releases"
+ALL_DESCRIPTION = "Every release, whatever its topic."
+
+
+def topic_heading(config: Config, slug: str) -> tuple[str, str]:
+    """(title, description) of a topic, 'all' included: one wording for feeds and pages."""
+    topic = config.topics.get(slug)
+    if topic is None:
+        return ALL_TITLE, ALL_DESCRIPTION
+    return topic.title, topic.description
+
+
 def snapshot(config: Config, store: Store, now: datetime) -> Snapshot:
     with store.connect() as conn:
         releases = store_releases.latest(conn, now, order=list(config.topics))

@@ -26,13 +26,11 @@ from markupsafe import Markup
 from syndicate import urls
 from syndicate.config import Config
 from syndicate.model import Attachment, Kind, Release
-from syndicate.output import Document, Snapshot
+from syndicate.output import Document, Snapshot, topic_heading
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "site"
 STYLESHEET_SOURCE = "style.css"
 LATEST = 10
-ALL_TITLE = "All releases"
-ALL_DESCRIPTION = "Every release, whatever its topic."
 
 FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 KIND_LABELS = {
@@ -138,8 +136,7 @@ def _site(config: Config) -> SiteView:
 
 def _topics(config: Config) -> list[TopicView]:
     """'all' first, then the configured topics in config order."""
-    configured = [TopicView(slug, t.title, t.description) for slug, t in config.topics.items()]
-    return [TopicView(urls.ALL, ALL_TITLE, ALL_DESCRIPTION), *configured]
+    return [TopicView(slug, *topic_heading(config, slug)) for slug in [urls.ALL, *config.topics]]
 
 
 def _changed(release: Release) -> datetime:
