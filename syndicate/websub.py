@@ -23,18 +23,23 @@ def publish(
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
-    """POST hub.mode=publish for every (hub, url); return one message per failed pair."""
+    """POST hub.mode=publish for every (hub, url); return one message per failing hub."""
     failures: list[str] = []
     if not hubs or not urls:
         return failures
     headers = {"User-Agent": f"syndicate/{__version__}"}
     with httpx.Client(timeout=timeout, headers=headers) as client:
         for hub in hubs:
-            for url in urls:
+            for number, url in enumerate(urls):
                 error = _ping(client, hub, url, attempts, backoff, sleep)
                 if error:
-                    log.warning("WebSub hub %s: %s: %s", hub, url, error)
-                    failures.append(f"WebSub hub {hub}: {url}: {error}")
+                    # A hub that failed every retry is down for this build: do not make the
+                    # build wait through the same retries for each of the other feeds.
+                    rest = len(urls) - number - 1
+                    skipped = f"; {rest} more feed(s) not announced" if rest else ""
+                    log.warning("WebSub hub %s: %s: %s%s", hub, url, error, skipped)
+                    failures.append(f"WebSub hub {hub}: {url}: {error}{skipped}")
+                    break
     return failures
 
 

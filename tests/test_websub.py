@@ -73,3 +73,13 @@ def test_nothing_to_announce_sends_nothing() -> None:
         assert publish([hub.url], []) == []
         assert publish([], FEEDS) == []
     assert hub.requests == []
+
+
+def test_a_hub_that_fails_every_retry_is_not_tried_for_the_other_feeds() -> None:
+    with serve(lambda r: (503, {}, b"")) as down, serve(lambda r: (204, {}, b"")) as up:
+        failures = publish([down.url, up.url], FEEDS, attempts=2, sleep=no_sleep)
+    assert len(down.requests) == 2 and len(up.requests) == 2
+    assert failures == [
+        f"WebSub hub {down.url}: {FEEDS[0]}: HTTP 503 Service Unavailable; "
+        "1 more feed(s) not announced"
+    ]
