@@ -19,6 +19,7 @@ from syndicate import ingest as ingest_service
 from syndicate import web
 from syndicate.config import Config, load_config
 from syndicate.errors import ConfigError, ContentError, SyndicateError
+from syndicate.files import display
 from syndicate.ingest.record import parse_when
 from syndicate.model import Release
 from syndicate.output import topic_heading
@@ -266,7 +267,7 @@ def build(ctx: typer.Context, as_json: JsonOption = False) -> None:
         typer.echo(f"written  {path}")
     for path in report.removed:
         typer.echo(f"removed  {path}")
-    typer.echo(f"{config.site.output_dir}: {report.summary()}")
+    typer.echo(f"{display(config.site.output_dir)}: {report.summary()}")
     if report.next_change:
         lift = report.next_change.astimezone(config.site.tz)
         typer.echo(f"next embargo lift: {lift:%Y-%m-%d %H:%M:%S %z}; build again then")

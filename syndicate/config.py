@@ -61,7 +61,8 @@ KindList = Annotated[list[Kind], _list_of("kinds")]
 
 def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
     base = (info.context or {}).get("base_dir")
-    return value if value.is_absolute() or base is None else base / value
+    path = value if value.is_absolute() or base is None else base / value
+    return Path(os.path.normpath(path))  # 'config/../public' reads as 'public' in messages
 
 
 def _http_url(value: str) -> str:

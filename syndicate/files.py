@@ -38,6 +38,15 @@ def read_utf8(path: Path, label: str, error: type[SyndicateError]) -> str:
         raise error(f"{label}:{exc.line}: {exc}") from None
 
 
+def display(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    absolute = Path(os.path.normpath(path.absolute()))
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
 def write_if_changed(path: Path, data: bytes, *, fsync: bool = True) -> bool:
     """Atomically replace `path` with `data` (temp file, fsync, rename); an unchanged file is
     not touched, so its mtime and ETag stay stable. True when the file was written.

@@ -19,7 +19,7 @@ from syndicate.config import (
     Source,
 )
 from syndicate.errors import SourceError
-from syndicate.files import read_utf8
+from syndicate.files import display, read_utf8
 from syndicate.ingest import exports, feed, listing, markdown
 from syndicate.ingest.items import Problem, RawItem
 from syndicate.store import Store
@@ -37,15 +37,6 @@ class Reader:
     read: Callable[[], Items]
     folder: Path | None = None
     on_success: list[Callable[[datetime], None]] = field(default_factory=list)
-
-
-def display(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
-    absolute = Path(os.path.normpath(path.absolute()))
-    try:
-        return absolute.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return absolute.as_posix()
 
 
 def _origin(kind: str, target: Path | str, config: Config) -> str:
