@@ -20,12 +20,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
 from pydantic_core import ErrorDetails
 
+from syndicate.addresses import Mailbox, parse_mailbox
 from syndicate.errors import ConfigError, ContentError
 from syndicate.files import read_utf8
 from syndicate.model import Kind
@@ -224,6 +226,34 @@ class Web(_Section):
     max_age: int = Field(default=300, ge=0)
 
 
+class Smtp(_Section):
+    """Where digests are handed over. The password comes only from the environment."""
+
+    host: str = "localhost"
+    port: int = Field(default=1025, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    connections: int = Field(default=8, ge=1, le=100)
+    rate_limit: float = Field(default=0.0, ge=0)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_for: float = Field(default=3600.0, gt=0)
+
+
+def _mailbox(value: str) -> Mailbox:
+    return parse_mailbox(value)
+
+
+MailboxText = Annotated[Mailbox, BeforeValidator(_mailbox)]
+
+
+class Mail(_Section):
+    sender: MailboxText = Field(default=Mailbox("press@example.org", "Press Office"), alias="from")
+    reply_to: MailboxText | None = None
+    secret: SecretStr | None = None
+
+
 def _topic_slug(slug: str) -> str:
     if slug == "all":
         raise ValueError("'all' is reserved for the feed of every release; rename the topic")
@@ -242,6 +272,8 @@ class Config(_Section):
     topics: dict[TopicSlug, Topic] = Field(default_factory=dict)
     feeds: Feeds = Feeds()
     web: Web = Web()
+    smtp: Smtp = Smtp()
+    mail: Mail = Mail()
     # Where the file was read from: set by load_config, never a key of the file itself.
     _path: Path = PrivateAttr(default=DEFAULT_PATH)
 
@@ -273,6 +305,7 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping with a 'site' section at the top level")
+    _no_password_in_file(data, path)
     env_locs = _apply_env(data, environ)
     context = {"base_dir": path.parent.absolute()}
     try:
@@ -283,6 +316,17 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
         raise ConfigError("\n".join(message for _, message in problems)) from None
     config._path = path
     return config
+
+
+def _no_password_in_file(data: dict[str, Any], path: Path) -> None:
+    """A password in a file ends up in a repository; only the environment may hold it."""
+    smtp = data.get("smtp")
+    if isinstance(smtp, dict) and smtp.get("password") is not None:
+        line = (line_of(data, ("smtp", "password")) or 0) + 1
+        raise ConfigError(
+            f"{path}:{line}: smtp.password: must not be in the file; set the "
+            "environment variable SYNDICATE_SMTP__PASSWORD instead"
+        )
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[Loc, str]:
@@ -398,4 +442,4 @@ def _known_keys(parent: Loc, data: Any) -> list[str]:
         model = _SOURCES.get(str(item.get("type"))) if isinstance(item, dict) else None
     if model is None:
         return []
-    return list(model.model_fields)
+    return [field.alias or name for name, field in model.model_fields.items()]

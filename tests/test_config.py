@@ -841,3 +841,45 @@ def test_a_control_character_in_a_topic_description_names_its_line(
         f"{config_file(project)}:7: topics.t.description: "
         "contains the control character U+0001 at 1"
     )
+
+
+def test_smtp_and_mail_defaults_send_to_the_local_mail_catcher(config: Config) -> None:
+    assert (config.smtp.host, config.smtp.port, config.smtp.security) == ("localhost", 1025, "none")
+    assert str(config.mail.sender) == "Press Office <press@example.org>"
+
+
+def test_mail_from_is_parsed_and_normalised(write_config: WriteConfig) -> None:
+    config = write_config(MINIMAL + 'mail:\n  from: "IOM Türkiye Press <Press@Example.ORG>"\n')
+    assert config.mail.sender.name == "IOM Türkiye Press"
+    assert config.mail.sender.address == "Press@example.org"
+
+
+def test_a_bad_from_address_names_its_line(write_config: WriteConfig, project: Path) -> None:
+    message = error_of(write_config, MINIMAL + "mail:\n  from: press at example\n")
+    assert message.startswith(f"{config_file(project)}:5: mail.from: 'press at example' is not")
+
+
+def test_an_smtp_password_in_the_file_is_refused(write_config: WriteConfig, project: Path) -> None:
+    message = error_of(write_config, MINIMAL + "smtp:\n  username: u\n  password: hunter2\n")
+    assert message == (
+        f"{config_file(project)}:6: smtp.password: must not be in the file; set the "
+        "environment variable SYNDICATE_SMTP__PASSWORD instead"
+    )
+    assert "hunter2" not in message
+
+
+def test_the_smtp_password_comes_from_the_environment_and_stays_masked(project: Path) -> None:
+    path = project / "config" / "syndicate.yaml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    config = load_config(path, environ={"SYNDICATE_SMTP__PASSWORD": "hunter2"})
+    assert config.smtp.password is not None
+    assert config.smtp.password.get_secret_value() == "hunter2"
+    assert "hunter2" not in repr(config)
+
+
+def test_unknown_smtp_security_lists_the_choices(write_config: WriteConfig, project: Path) -> None:
+    message = error_of(write_config, MINIMAL + "smtp:\n  security: ssl\n")
+    assert message == (
+        f"{config_file(project)}:5: smtp.security: expected one of 'none', 'starttls' or "
+        "'tls', got 'ssl'"
+    )
