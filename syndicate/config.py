@@ -241,14 +241,19 @@ class Smtp(_Section):
     retry_for: float = Field(default=3600.0, gt=0)
 
 
-def _mailbox(value: str) -> Mailbox:
-    return parse_mailbox(value)
+def _mailbox(value: Any) -> Any:
+    """Text as written in the file; a Mailbox, or its dump, passes through (model_dump)."""
+    if isinstance(value, dict):
+        return Mailbox(**value)
+    return parse_mailbox(value) if isinstance(value, str) else value
 
 
 MailboxText = Annotated[Mailbox, BeforeValidator(_mailbox)]
 
 
 class Mail(_Section):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     sender: MailboxText = Field(default=Mailbox("press@example.org", "Press Office"), alias="from")
     reply_to: MailboxText | None = None
     secret: SecretStr | None = None
