@@ -26,6 +26,7 @@ from syndicate.output import topic_heading
 from syndicate.store import Store
 from syndicate.store import releases as store_releases
 from syndicate.store.db import current_revision, migrate
+from syndicate.subscriptions import check_lists
 
 app = typer.Typer(
     name="syndicate",
@@ -112,15 +113,16 @@ def check(ctx: typer.Context) -> None:
     state = _state(ctx)
     config = state.config()
     rejected, warnings, count = ingest_service.check(config, state.now)
+    list_problems = list(check_lists(config))
     for problem in warnings:
         _err(f"warning: {problem}")
-    for problem in rejected:
-        _err(str(problem))
-    if rejected:
+    for line in [*map(str, rejected), *list_problems]:
+        _err(line)
+    if rejected or list_problems:
         raise typer.Exit(2)
     typer.echo(
         f"{config.path}: ok ({len(config.topics)} topics, {len(config.sources)} sources, "
-        f"{count} releases read)"
+        f"{len(config.lists)} lists, {count} releases read)"
     )
 
 

@@ -6,13 +6,17 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import UTC
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -67,6 +71,16 @@ def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
     return Path(os.path.normpath(path))  # 'config/../public' reads as 'public' in messages
 
 
+def _zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as 'Europe/Istanbul'"
+        ) from None
+    return value
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -110,13 +124,7 @@ class Site(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Istanbul'"
-            ) from None
-        return value
+        return _zone_name(value)
 
     _output = field_validator("output_dir")(_relative_to_config)
 
@@ -259,6 +267,75 @@ class Mail(_Section):
     secret: SecretStr | None = None
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(value: Any) -> Any:
+    """'6h', '15m', '90s', '1d' or a number of seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"expected a duration such as '6h', '15m' or 3600, got {value!r}")
+        return float(match.group(1)) * _UNITS[match.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+IMMEDIATE = "immediate"
+
+
+class MailingList(_Section):
+    """A digest list: who (the admins' file plus self-service), what (topics), when (cron)."""
+
+    title: Text
+    schedule: str
+    timezone: str | None = None
+    topics: StrList = Field(default_factory=lambda: ["all"])
+    subscribers: Path | None = None
+    template: str = "digest"
+    subject: str = "{{ list.title }}: {{ releases|length }} new releases"
+    send_empty: bool = False
+    misfire_grace: Seconds = 6 * 3600
+
+    _subscribers = field_validator("subscribers")(_relative_to_config)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value.strip() == IMMEDIATE:
+            return IMMEDIATE
+        try:
+            CronTrigger.from_crontab(value, timezone=UTC)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not 'immediate' nor a cron expression such as '0 8 * * mon' "
+                f"(minute hour day month weekday): {exc}"
+            ) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else _zone_name(value)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        try:
+            SandboxedEnvironment().parse(value)
+        except TemplateSyntaxError as exc:
+            raise ValueError(f"not a valid template: {exc.message}") from None
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template_name(cls, value: str) -> str:
+        if not SLUG.match(value):
+            raise ValueError(f"expected a template name such as 'digest', got {value!r}")
+        return value
+
+
 def _topic_slug(slug: str) -> str:
     if slug == "all":
         raise ValueError("'all' is reserved for the feed of every release; rename the topic")
@@ -279,6 +356,7 @@ class Config(_Section):
     web: Web = Web()
     smtp: Smtp = Smtp()
     mail: Mail = Mail()
+    lists: dict[TopicSlug, MailingList] = Field(default_factory=dict)
     # Where the file was read from: set by load_config, never a key of the file itself.
     _path: Path = PrivateAttr(default=DEFAULT_PATH)
 
@@ -320,7 +398,28 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
         problems = sorted({_describe(err, data, path, env_locs) for err in errors})
         raise ConfigError("\n".join(message for _, message in problems)) from None
     config._path = path
+    problems = sorted(
+        (line_of(data, loc) or 0, f"{dotted(loc, data)}: {message}")
+        for loc, message in _cross_check(config)
+    )
+    if problems:
+        raise ConfigError("\n".join(f"{path}:{line + 1}: {text}" for line, text in problems))
     return config
+
+
+def _cross_check(config: Config) -> Iterator[tuple[Loc, str]]:
+    """Rules that span sections and files: a list's topics must be configured topics, and
+    its subscriber file must exist."""
+    known = ["all", *config.topics]
+    for slug, mailing_list in config.lists.items():
+        if mailing_list.subscribers is not None and not mailing_list.subscribers.is_file():
+            yield (("lists", slug, "subscribers"), f"file not found: {mailing_list.subscribers}")
+        for number, topic in enumerate(mailing_list.topics):
+            if topic not in known:
+                yield (
+                    ("lists", slug, "topics", number),
+                    f"unknown topic {topic!r}; known: {', '.join(known)}",
+                )
 
 
 def _no_password_in_file(data: dict[str, Any], path: Path) -> None:

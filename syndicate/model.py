@@ -76,3 +76,12 @@ class Release:
         data["categories"] = list(self.categories)
         data["attachments"] = [asdict(a) for a in self.attachments]
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A recipient of a list. Empty `topics` means every topic of the list."""
+
+    address: str
+    name: str = ""
+    topics: tuple[str, ...] = ()

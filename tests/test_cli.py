@@ -40,7 +40,7 @@ def test_check_ingest_releases_topics_on_a_fresh_project(project: Path) -> None:
     check = run(project, "check")
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == (
-        "config/syndicate.yaml: ok (4 topics, 1 sources, 2 releases read)"
+        "config/syndicate.yaml: ok (4 topics, 1 sources, 0 lists, 2 releases read)"
     )
     ingest = run(project, "ingest")
     assert ingest.returncode == 0, ingest.stderr
