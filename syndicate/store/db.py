@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -66,6 +67,15 @@ def migrate(engine: Engine, revision: str = HEAD) -> None:
             command.upgrade(_alembic_config(connection), revision)
     except SQLAlchemyError as exc:
         raise StoreError(f"database {_masked(str(engine.url))}: migration failed: {exc}") from None
+
+
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", "syndicate.store:migrations")
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

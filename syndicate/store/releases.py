@@ -274,3 +274,12 @@ def next_public_from(conn: Connection, now: datetime) -> datetime | None:
     )
     lift: datetime | None = conn.execute(query).scalar_one_or_none()
     return lift
+
+
+def by_ids(conn: Connection, ids: Sequence[str], order: Sequence[str] = ()) -> list[Release]:
+    """The stored releases with these ids (any state), oldest public first."""
+    found: list[Release] = []
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        found += _load(conn, sa.select(releases).where(releases.c.id.in_(chunk)), order)
+    return sorted(found, key=lambda r: (r.public_from, r.id))

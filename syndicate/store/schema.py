@@ -78,3 +78,63 @@ source_state = sa.Table(
     sa.Column("last_modified", sa.Text),
     sa.Column("checked_at", UTCDateTime, nullable=False),
 )
+
+digests = sa.Table(
+    "digests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("list_slug", sa.String(100), nullable=False),
+    # The schedule's fire time, or for an `immediate` list the release id: one digest per key.
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("period", UTCDateTime, nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("list_slug", "key", name="uq_digests_list_key"),
+)
+
+digest_releases = sa.Table(
+    "digest_releases",
+    metadata,
+    sa.Column(
+        "digest_id", sa.Integer, sa.ForeignKey("digests.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("release_id", sa.String(200), primary_key=True),
+    sa.Column("corrected", sa.Boolean, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "digest_id", sa.Integer, sa.ForeignKey("digests.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("topics", sa.JSON, nullable=False),
+    # pending → sending → sent | failed | deferred (deferred goes back to pending on retry)
+    sa.Column("state", sa.String(10), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("reply", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("digest_id", "address", name="uq_deliveries_digest_address"),
+)
+
+list_state = sa.Table(
+    "list_state",
+    metadata,
+    sa.Column("list_slug", sa.String(100), primary_key=True),
+    # Releases public up to this instant have been compiled into this list's digests.
+    sa.Column("watermark", UTCDateTime, nullable=False),
+)
+
+sent_releases = sa.Table(
+    "sent_releases",
+    metadata,
+    sa.Column("list_slug", sa.String(100), primary_key=True),
+    sa.Column("release_id", sa.String(200), primary_key=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column(
+        "digest_id", sa.Integer, sa.ForeignKey("digests.id", ondelete="CASCADE"), nullable=False
+    ),
+)

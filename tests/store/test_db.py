@@ -9,13 +9,13 @@ import sqlalchemy as sa
 
 from syndicate.errors import StoreError
 from syndicate.store import Store
-from syndicate.store.db import current_revision, migrate
+from syndicate.store.db import current_revision, head_revision, migrate
 
 
 def test_open_creates_the_folder_and_migrates_to_the_latest_revision(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/deep/folder/s.db"
     with Store.open(url) as store:
-        assert current_revision(store.engine) == "0001"
+        assert current_revision(store.engine) == head_revision() == "0002"
         tables = set(sa.inspect(store.engine).get_table_names())
     assert {"releases", "release_topics", "source_state", "alembic_version"} <= tables
 
@@ -23,7 +23,7 @@ def test_open_creates_the_folder_and_migrates_to_the_latest_revision(tmp_path: P
 def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
     with Store.open(f"sqlite:///{tmp_path}/s.db") as store:
         migrate(store.engine)
-        assert current_revision(store.engine) == "0001"
+        assert current_revision(store.engine) == head_revision() == "0002"
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -44,3 +44,20 @@ def test_an_unwritable_database_is_a_store_error(tmp_path: Path) -> None:
     folder.write_text("")
     with pytest.raises(StoreError, match="database"):
         Store.open(f"sqlite:///{folder}/s.db")
+
+
+def test_upgrading_a_first_revision_database_keeps_its_releases(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    with Store.open(url, upgrade=False) as store:
+        migrate(store.engine, "0001")
+        with store.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO releases (id, title, published, public_from, lang, kind, summary, "
+                "body_html, url, topics, attachments, retracted, content_hash, origin, "
+                "first_seen, changed_at) VALUES ('r', 'R', '2026-11-20 07:00:00', "
+                "'2026-11-20 07:00:00', 'en', 'press-release', '', '', 'https://x.org/r/', "
+                "'[]', '[]', 0, 'h', 'test', '2026-11-20 07:00:00', '2026-11-20 07:00:00')"))
+    with Store.open(url) as store, store.connect() as conn:
+        assert current_revision(store.engine) == head_revision()
+        assert conn.execute(sa.text("SELECT title FROM releases")).scalar_one() == "R"
+        assert conn.execute(sa.text("SELECT count(*) FROM digests")).scalar_one() == 0

@@ -1,0 +1,147 @@
+"""Create a list's digest for a period, exactly once: decide the content (compile), then
+store the digest, its recipients and the new watermark in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from syndicate.config import IMMEDIATE, Config
+from syndicate.digest import compile as compiler
+from syndicate.digest import schedule
+from syndicate.errors import ConfigError
+from syndicate.model import Subscriber
+from syndicate.store import Store
+from syndicate.store import digests as store_digests
+from syndicate.store import releases as store_releases
+from syndicate.store.digests import Digest
+from syndicate.subscriptions import read_list_file
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """`digest` is None when there was nothing to send (and `send_empty` is off)."""
+
+    digest: Digest | None
+    new: bool
+    plan: compiler.Plan
+
+
+def recipients(config: Config, slug: str) -> list[Subscriber]:
+    """The list's recipients now; a broken list file stops the digest, it never half-sends."""
+    read = read_list_file(config, slug)
+    if read.problems:
+        raise ConfigError("\n".join(read.problems))
+    return read.subscribers
+
+
+def current_plan(
+    config: Config, store: Store, slug: str, since: datetime, until: datetime
+) -> compiler.Plan:
+    """What a digest of (since, until] would contain for list `slug`, given what it was sent."""
+    mailing_list = config.lists[slug]
+    order = list(config.topics)
+    with store.connect() as conn:
+        became_public = store_releases.public_between(conn, since, until, order=order)
+        sent = store_digests.sent_hashes(conn, slug)
+        current = [r for r in store_releases.by_ids(conn, list(sent), order) if r.is_public(until)]
+    hashes = {r.id: r.content_hash() for r in [*became_public, *current]}
+    return compiler.plan(mailing_list, became_public, sent, current, hashes)
+
+
+def window_start(config: Config, store: Store, slug: str, period: datetime) -> datetime:
+    """Where a list's next digest starts: its watermark, or, for a list's first digest, one
+    schedule interval back (an `immediate` list starts at `period`: no history as news)."""
+    with store.connect() as conn:
+        mark = store_digests.watermark(conn, slug)
+    if mark is not None:
+        return mark
+    mailing_list = config.lists[slug]
+    if mailing_list.schedule == IMMEDIATE:
+        return period
+    return schedule.previous_fire(config, mailing_list, period)
+
+
+def create(
+    config: Config,
+    store: Store,
+    slug: str,
+    period: datetime,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+) -> Created:
+    """The digest of list `slug` for `period` (a fire time), created if it does not exist.
+    Two processes racing here create one digest: the row is unique on (list, key)."""
+    start = since or window_start(config, store, slug, period)
+    plan = current_plan(config, store, slug, start, period)
+    return _store(config, store, slug, period.isoformat(), period, start, plan, now)
+
+
+def create_alerts(config: Config, store: Store, slug: str, now: datetime) -> list[Created]:
+    """For an `immediate` list: one digest per release that became public since the last
+    look. An alert older than `misfire_grace` is not sent late as breaking news: it is
+    skipped (and reported), and the watermark moves past it."""
+    mailing_list = config.lists[slug]
+    start = window_start(config, store, slug, now)
+    plan = current_plan(config, store, slug, start, now)
+    results = []
+    for release in plan.new:
+        late = (now - release.public_from).total_seconds() > mailing_list.misfire_grace
+        single = compiler.Plan((), ()) if late else compiler.Plan((release,), ())
+        results.append(
+            _store(
+                config,
+                store,
+                slug,
+                release.id,
+                release.public_from,
+                start,
+                single,
+                now,
+                force_empty=late,
+            )
+        )
+    with store.begin() as conn:
+        store_digests.advance_watermark(conn, slug, now)
+    return results
+
+
+def _store(
+    config: Config,
+    store: Store,
+    slug: str,
+    key: str,
+    period: datetime,
+    since: datetime,
+    plan: compiler.Plan,
+    now: datetime,
+    *,
+    force_empty: bool = False,
+) -> Created:
+    with store.connect() as conn:
+        existing = store_digests.find(conn, slug, key)
+    if existing is not None:
+        return Created(existing, False, plan)
+    if force_empty or (plan.empty and not config.lists[slug].send_empty):
+        with store.begin() as conn:
+            store_digests.advance_watermark(conn, slug, period)
+        return Created(None, False, plan)
+    people = recipients(config, slug)
+    hashes = {r.id: r.content_hash() for r in [*plan.new, *plan.corrected]}
+    with store.begin() as conn:
+        digest = store_digests.create(
+            conn,
+            list_slug=slug,
+            key=key,
+            period=period,
+            since=since,
+            new=[r.id for r in plan.new],
+            corrected=[r.id for r in plan.corrected],
+            hashes=hashes,
+            recipients=people,
+            now=now,
+        )
+        if digest is None:  # another process created it between our read and our write
+            return Created(store_digests.find(conn, slug, key), False, plan)
+    return Created(digest, True, plan)
