@@ -16,6 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from syndicate import build as build_service
 from syndicate import ingest as ingest_service
+from syndicate import mailcatcher as catcher
 from syndicate import web
 from syndicate.config import Config, load_config
 from syndicate.errors import ConfigError, ContentError, SyndicateError
@@ -301,6 +302,19 @@ def serve(
         port=port or config.web.port,
         max_age=config.web.max_age,
     )
+
+
+@app.command()
+def mailcatcher(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="SMTP port.")] = 1025,
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Where to keep the messages, one .eml file each.")
+    ] = Path("var/mail"),
+) -> None:
+    """Run a local SMTP server that keeps every message as an .eml file (for trying out)."""
+    typer.echo(f"catching mail on {host}:{port} into {display(folder)}/ (Ctrl-C stops)")
+    catcher.serve(folder, host, port)
 
 
 @db_app.command("upgrade")

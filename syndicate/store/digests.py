@@ -54,7 +54,7 @@ def _digest(row: Any) -> Digest:
     return Digest(row.id, row.list_slug, row.key, row.period, row.since, row.created_at)
 
 
-def _insert_ignoring_conflict(conn: Connection, table: sa.Table, row: dict[str, Any]) -> bool:
+def insert_ignoring_conflict(conn: Connection, table: sa.Table, row: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on either backend; True when this call inserted the row.
     RETURNING tells, where rowcount does not (PostgreSQL reports -1 for such inserts)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -117,7 +117,7 @@ def create(
     """The digest, its releases, one pending delivery per recipient, the sent-release
     hashes and the watermark, all in the caller's transaction. None if it already existed."""
     row = {"list_slug": list_slug, "key": key, "period": period, "since": since, "created_at": now}
-    if not _insert_ignoring_conflict(conn, digests, row):
+    if not insert_ignoring_conflict(conn, digests, row):
         return None
     digest = find(conn, list_slug, key)
     assert digest is not None

@@ -128,6 +128,13 @@ list_state = sa.Table(
     sa.Column("watermark", UTCDateTime, nullable=False),
 )
 
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
 sent_releases = sa.Table(
     "sent_releases",
     metadata,

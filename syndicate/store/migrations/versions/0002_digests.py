@@ -1,4 +1,4 @@
-"""Digests, their releases and deliveries (the outbox), and per-list watermarks."""
+"""Digests, their releases and deliveries (the outbox), per-list watermarks, settings."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -55,6 +55,11 @@ def upgrade() -> None:
         sa.Column("watermark", UTCDateTime, nullable=False),
     )
     op.create_table(
+        "settings",
+        sa.Column("key", sa.String(100), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    op.create_table(
         "sent_releases",
         sa.Column("list_slug", sa.String(100), primary_key=True),
         sa.Column("release_id", sa.String(200), primary_key=True),
@@ -66,5 +71,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("sent_releases", "list_state", "deliveries", "digest_releases", "digests"):
+    for table in (
+        "sent_releases",
+        "settings",
+        "list_state",
+        "deliveries",
+        "digest_releases",
+        "digests",
+    ):
         op.drop_table(table)
