@@ -27,3 +27,8 @@ class SourceError(SyndicateError, OSError):
 
 class StoreError(SyndicateError):
     """The release store failed; nothing half-written was committed."""
+
+
+class MailerError(SyndicateError, OSError):
+    """The run cannot go on (wrong host/port, credentials or TLS); the message says which
+    server and why. Messages not yet attempted were not reported and are still to send."""

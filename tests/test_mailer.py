@@ -1,0 +1,548 @@
+"""The mailer against a real SMTP server on 127.0.0.1 (tests/smtpserver.py).
+
+Time is injected: backoff and the rate limit are checked from the sleeps the mailer asks for
+and from a clock that only moves when it sleeps, never by waiting. Only the timeout test waits
+for real (a fraction of a second): aiosmtplib's timeouts run on the event loop's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from syndicate.config import Smtp
+from syndicate.errors import MailerError
+from syndicate.mailer import (
+    BACKOFF_CAP,
+    Mailer,
+    Outgoing,
+    Result,
+    Status,
+    Summary,
+    backoff,
+    refusal,
+    retry_delay,
+    verdict,
+)
+from tests.smtpserver import Certificate, SmtpServer
+
+SENDER = "press@example.org"
+TEMPORARY = "451 4.3.0 Try again later"
+
+
+def message(n: int, recipient: str | None = None) -> Outgoing:
+    recipient = f"r{n}@example.com" if recipient is None else recipient
+    data = (
+        f"From: Press Office <{SENDER}>\r\nTo: <{recipient}>\r\nSubject: Digest {n}\r\n"
+        f"Message-ID: <{n}@press.example.org>\r\n\r\nRelease {n}.\r\n.leading dot\r\n"
+    ).encode()
+    return Outgoing(f"d{n}", SENDER, recipient, data)
+
+
+def messages(count: int) -> list[Outgoing]:
+    return [message(n) for n in range(count)]
+
+
+def smtp(server: SmtpServer | None = None, **overrides: Any) -> Smtp:
+    values: dict[str, Any] = {"timeout": 5.0, "connections": 1, "max_attempts": 5}
+    if server is not None:
+        values.update(host=server.host, port=server.port)
+    return Smtp(**(values | overrides))
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the mailer sleeps: sleeping `s` seconds from
+    instant t leaves the clock at t + s at least (sleepers overlap, as they would for real)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Not `async def`: the wake-up instant is fixed when the mailer calls sleep, not
+        when the event loop first runs the coroutine (by then another sleeper may have moved
+        the clock)."""
+        self.sleeps.append(seconds)
+        until = self.now + seconds
+
+        async def wake() -> None:
+            self.now = max(self.now, until)
+            await asyncio.sleep(0)
+
+        return wake()
+
+
+def mailer(settings: Smtp, time: FakeTime | None = None, **kwargs: Any) -> Mailer:
+    time = time or FakeTime()
+    kwargs.setdefault("random", lambda: 1.0)  # the top of the jitter range: whole backoff
+    return Mailer(
+        settings, clock=time.clock, sleep=time.sleep, local_hostname="client.test", **kwargs
+    )
+
+
+def deliver(
+    sender: Mailer,
+    items: Iterable[Outgoing] | AsyncIterator[Outgoing],
+    then: Callable[[Result], None] | None = None,
+) -> tuple[Summary, list[Result]]:
+    """Run `sender.send` to the end; the results in the order they were reported."""
+    results: list[Result] = []
+
+    async def record(result: Result) -> None:
+        results.append(result)
+        if then is not None:
+            then(result)
+
+    summary = asyncio.run(sender.send(items, record))
+    return summary, results
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer() as running:
+        yield running
+
+
+# --- Deciders ---
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipient", "reason"),
+    [
+        (SENDER, "desk@example.com", None),
+        ("", "desk@example.com", None),  # the null sender, for bounces
+        (SENDER, "müller@example.de", None),  # SMTPUTF8, decided per server
+        (SENDER, "desk@example.com\r\nRCPT TO:<x@evil.test>", "refused: CR/LF in address"),
+        (SENDER, "desk@example.com\nDATA", "refused: CR/LF in address"),
+        ("press@example.org\r", "desk@example.com", "refused: CR/LF in address"),
+        (SENDER, "desk@example.com\0", "refused: NUL in address"),
+        (SENDER, "", "refused: empty recipient address"),
+        (SENDER, "News desk <desk@example.com>", "is not a bare address"),
+        (SENDER, "desk@example.com> NOTIFY=NEVER", "is not a bare address"),
+    ],
+)
+def test_refusal_keeps_unsafe_addresses_off_the_wire(
+    sender: str, recipient: str, reason: str | None
+) -> None:
+    found = refusal(Outgoing("k", sender, recipient, b""))
+    assert (found is None) if reason is None else (found is not None and reason in found)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (250, "sent"),
+        (550, "failed"),
+        (552, "failed"),
+        (554, "failed"),
+        (451, "retry"),
+        (452, "retry"),
+        (421, "reconnect"),
+        (503, "reconnect"),
+        (354, "reconnect"),
+        (None, "reconnect"),
+        (530, "fatal"),
+        (538, "fatal"),
+    ],
+)
+def test_verdict_of_a_reply_code(code: int | None, expected: str) -> None:
+    assert verdict(code) == expected
+
+
+def test_backoff_doubles_from_one_second_with_jitter_and_a_five_minute_cap() -> None:
+    assert [backoff(n, lambda: 1.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert [backoff(n, lambda: 0.0) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert backoff(10, lambda: 1.0) == BACKOFF_CAP == 300.0
+    assert backoff(100, lambda: 0.0) == 150.0
+
+
+def test_retry_delay_gives_up_after_max_attempts_or_retry_for() -> None:
+    settings = smtp(max_attempts=3, retry_for=10.0)
+    assert retry_delay(1, 0.0, settings, lambda: 1.0) == 1.0
+    assert retry_delay(3, 0.0, settings, lambda: 1.0) is None  # third attempt was the last
+    assert retry_delay(2, 7.9, settings, lambda: 1.0) == 2.0  # next attempt at 9.9 s
+    assert retry_delay(2, 8.1, settings, lambda: 1.0) is None  # next one would be past 10 s
+
+
+# --- Delivery ---
+
+
+def test_many_messages_over_a_few_reused_connections_arrive_once_each(
+    server: SmtpServer,
+) -> None:
+    batch = messages(200)
+    summary, results = deliver(mailer(smtp(server, connections=4)), batch)
+
+    assert summary == Summary(sent=200)
+    assert {r.key for r in results} == {m.key for m in batch}
+    assert {(r.status, r.attempts) for r in results} == {(Status.SENT, 1)}
+    assert all(r.reply.startswith("250 2.0.0 Ok: queued as ") for r in results)
+    assert server.counts() == {m.recipient: 1 for m in batch}
+    assert server.messages_for("r7@example.com") == [batch[7].data]  # bytes as given
+    assert server.sessions <= 4  # connections + reconnects (none)
+    commands = server.commands()
+    assert (commands["MAIL"], commands["RSET"], commands["QUIT"]) == (200, 0, server.sessions)
+
+
+def test_a_temporary_refusal_is_retried_with_backoff_then_sent(server: SmtpServer) -> None:
+    server.refuse("RCPT", TEMPORARY, times=2)
+    time = FakeTime()
+    _, results = deliver(mailer(smtp(server), time), [message(1)])
+
+    assert results == [Result("d1", Status.SENT, results[0].reply, 3)]
+    assert time.sleeps == [1.0, 2.0]
+    assert server.counts() == {"r1@example.com": 1}
+    assert server.sessions == 1  # a 4xx leaves the connection usable…
+    assert server.commands()["RSET"] == 2  # …once the half-done transaction is reset
+
+
+def test_a_permanent_refusal_fails_that_recipient_only(server: SmtpServer) -> None:
+    server.reject("nobody@example.com")
+    batch = [message(1), message(2, "nobody@example.com"), message(3)]
+    summary, results = deliver(mailer(smtp(server)), batch)
+
+    assert summary == Summary(sent=2, failed=1)
+    failed = next(r for r in results if r.key == "d2")
+    assert failed == Result(
+        "d2",
+        Status.FAILED,
+        "550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown",
+        1,
+    )
+    assert server.counts() == {"r1@example.com": 1, "r3@example.com": 1}
+    assert server.sessions == 1
+
+
+def test_a_5xx_to_mail_from_fails_that_message_and_the_run_goes_on(server: SmtpServer) -> None:
+    server.refuse("MAIL", "553 5.7.1 Sender address rejected", times=1)
+    summary, results = deliver(mailer(smtp(server)), messages(3))
+
+    assert summary == Summary(sent=2, failed=1)
+    assert results[0] == Result("d0", Status.FAILED, "553 5.7.1 Sender address rejected", 1)
+    assert server.counts() == {"r1@example.com": 1, "r2@example.com": 1}
+
+
+def test_a_connection_dropped_during_data_is_reopened_and_the_message_sent_once(
+    server: SmtpServer,
+) -> None:
+    """The server hung up before the final dot: it has no message, so a retry cannot make a
+    duplicate."""
+    server.drop_during_data(times=1)
+    summary, results = deliver(mailer(smtp(server)), messages(2))
+
+    assert summary == Summary(sent=2)
+    assert [(r.key, r.attempts) for r in results] == [("d0", 2), ("d1", 1)]
+    assert server.counts() == {"r0@example.com": 1, "r1@example.com": 1}
+    assert server.sessions == 2
+
+
+def test_a_421_closes_the_connection_and_the_message_is_retried_on_a_new_one(
+    server: SmtpServer,
+) -> None:
+    server.refuse("MAIL", "421 4.3.2 Service shutting down", times=1)
+    summary, results = deliver(mailer(smtp(server)), messages(2))
+
+    assert summary == Summary(sent=2)
+    assert results[0].attempts == 2
+    assert server.sessions == 2
+    assert server.counts() == {"r0@example.com": 1, "r1@example.com": 1}
+
+
+def test_a_server_that_stalls_past_the_timeout_is_retried(server: SmtpServer) -> None:
+    server.stall("RCPT", 3.0, times=1)
+    time = FakeTime()
+    _, results = deliver(mailer(smtp(server, timeout=0.2), time), [message(1)])
+
+    assert results == [Result("d1", Status.SENT, results[0].reply, 2)]
+    assert time.sleeps == [1.0]
+    assert server.sessions == 2  # the timed-out connection is not trusted again
+    assert server.counts() == {"r1@example.com": 1}
+
+
+def test_a_reply_lost_after_the_final_dot_is_retried_and_may_duplicate(
+    server: SmtpServer,
+) -> None:
+    """SMTP's own ambiguous window (RFC 1047): the server took the message and the
+    connection failed before its 250 arrived. The mailer retries (a duplicate is better than
+    a loss), and the server has two copies."""
+    server.drop_after_data(times=1)
+    _, results = deliver(mailer(smtp(server)), [message(1)])
+
+    assert results == [Result("d1", Status.SENT, results[0].reply, 2)]
+    assert server.counts() == {"r1@example.com": 2}
+
+
+def test_a_lasting_temporary_failure_is_deferred_after_max_attempts(server: SmtpServer) -> None:
+    server.refuse("RCPT", TEMPORARY)
+    time = FakeTime()
+    summary, results = deliver(mailer(smtp(server, max_attempts=4), time), [message(1)])
+
+    assert summary == Summary(deferred=1)
+    assert results == [Result("d1", Status.DEFERRED, TEMPORARY, 4)]
+    assert time.sleeps == [1.0, 2.0, 4.0]  # asked for, never waited
+    assert server.counts() == {}
+
+
+def test_retry_for_bounds_the_time_spent_on_one_message(server: SmtpServer) -> None:
+    server.refuse("DATA", TEMPORARY)
+    time = FakeTime()
+    settings = smtp(server, max_attempts=10, retry_for=2.5)
+    _, results = deliver(mailer(settings, time), [message(1)])
+
+    # attempt 1 at 0 s, attempt 2 at 1 s; a third at 1 + 2 = 3 s would be past 2.5 s
+    assert results == [Result("d1", Status.DEFERRED, TEMPORARY, 2)]
+    assert time.sleeps == [1.0]
+
+
+def test_the_rate_limit_spaces_messages_across_all_connections(server: SmtpServer) -> None:
+    time = FakeTime()
+    reported_at: list[float] = []
+    settings = smtp(server, connections=4, rate_limit=50)
+    summary, _ = deliver(
+        mailer(settings, time), messages(100), then=lambda _: reported_at.append(time.now)
+    )
+
+    assert summary == Summary(sent=100)
+    # the n-th message can only finish once n slots, 1/50 s apart, have passed
+    assert all(at >= n / 50 - 1e-9 for n, at in enumerate(reported_at))
+    assert time.now == pytest.approx(99 / 50)  # and no later: the bucket never over-throttles
+    assert server.counts().total() == 100
+
+
+def test_no_rate_limit_means_no_waiting(server: SmtpServer) -> None:
+    time = FakeTime()
+    summary, _ = deliver(mailer(smtp(server, connections=4), time), messages(50))
+
+    assert summary == Summary(sent=50)
+    assert time.sleeps == []
+
+
+# --- Stopping ---
+
+
+def test_bad_credentials_stop_the_run_with_a_clear_error() -> None:
+    with SmtpServer(auth=("press", "right")) as server:
+        settings = smtp(server, username="press", password=SecretStr("wrong"))
+        with pytest.raises(MailerError) as caught:
+            deliver(mailer(settings), messages(3))
+
+        message_text = str(caught.value)
+        assert f"127.0.0.1:{server.port}" in message_text
+        assert "authentication failed for user 'press'" in message_text
+        assert "535" in message_text
+        assert server.counts() == {}
+
+
+def test_good_credentials_authenticate_over_plain_text() -> None:
+    with SmtpServer(auth=("press", "right")) as server:
+        settings = smtp(server, username="press", password=SecretStr("right"), connections=2)
+        summary, _ = deliver(mailer(settings), messages(4))
+
+        assert summary == Summary(sent=4)
+        assert server.commands()["AUTH"] == server.sessions
+
+
+def test_a_server_requiring_auth_when_none_is_configured_stops_the_run() -> None:
+    with (
+        SmtpServer(auth=("press", "right")) as server,
+        pytest.raises(MailerError, match=r"requires authentication or TLS \(530"),
+    ):
+        deliver(mailer(smtp(server)), messages(3))
+
+
+def test_a_failed_run_reports_the_message_it_had_attempted() -> None:
+    """530 comes back to MAIL FROM: the message was attempted, so it is reported (deferred,
+    with the reply); the two behind it were never attempted and are not."""
+    results: list[Result] = []
+
+    async def record(result: Result) -> None:
+        results.append(result)
+
+    with SmtpServer(auth=("press", "right")) as server, pytest.raises(MailerError):
+        asyncio.run(mailer(smtp(server)).send(messages(3), record))
+
+    assert results == [Result("d0", Status.DEFERRED, "530 5.7.0 Authentication required", 1)]
+
+
+def test_nothing_listening_is_a_clear_error() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago, and not listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = smtp(host="127.0.0.1", port=port, connections=3)
+    with pytest.raises(MailerError) as caught:
+        deliver(mailer(settings), messages(5))
+
+    assert f"SMTP server 127.0.0.1:{port}: cannot connect" in str(caught.value)
+    assert "check smtp.host and smtp.port" in str(caught.value)
+
+
+def test_a_non_ascii_address_is_sent_with_smtputf8(server: SmtpServer) -> None:
+    summary, _ = deliver(mailer(smtp(server)), [message(1, "müller@example.de")])
+
+    assert summary == Summary(sent=1)
+    assert server.counts() == {"müller@example.de": 1}
+    assert "SMTPUTF8" in server.received[0].options  # known from EHLO before MAIL FROM
+
+
+def test_mail_from_declares_the_size_and_8bit_data(server: SmtpServer) -> None:
+    item = Outgoing("d1", SENDER, "desk@example.com", "Subject: Türkiye\r\n\r\nÇ\r\n".encode())
+    deliver(mailer(smtp(server)), [item])
+
+    assert server.received[0].options == (f"SIZE={len(item.data)}", "BODY=8BITMIME")
+
+
+def test_cr_lf_in_a_recipient_is_refused_and_never_sent(server: SmtpServer) -> None:
+    evil = "desk@example.com\r\nRCPT TO:<everyone@example.com>"
+    summary, results = deliver(mailer(smtp(server)), [message(1, evil), message(2)])
+
+    assert summary == Summary(sent=1, failed=1)
+    assert results[0] == Result("d1", Status.FAILED, "refused: CR/LF in address", 0)
+    assert server.counts() == {"r2@example.com": 1}
+    assert server.commands()["RCPT"] == 1
+
+
+def test_stop_finishes_the_transactions_in_flight_and_leaves_the_rest(
+    server: SmtpServer,
+) -> None:
+    settings = smtp(server, connections=4)
+    sender = mailer(settings)
+    pulled: list[str] = []
+
+    def source() -> Iterator[Outgoing]:
+        for item in messages(500):
+            pulled.append(item.key)
+            yield item
+
+    reported: list[Result] = []
+
+    def stop_at_ten(result: Result) -> None:
+        reported.append(result)
+        if len(reported) == 10:
+            sender.stop()  # as SIGTERM would, with four transactions under way
+
+    summary, results = deliver(sender, source(), then=stop_at_ten)
+
+    # every transaction under way when stop() came was finished and reported; no new one began
+    assert 10 <= len(results) <= 10 + settings.connections - 1
+    assert summary == Summary(sent=len(results))
+    assert {r.status for r in results} == {Status.SENT}
+    assert server.counts() == {f"r{r.key[1:]}@example.com": 1 for r in results}
+    assert len(pulled) <= len(results) + sender.queue_size + settings.connections
+    assert server.commands()["QUIT"] == server.sessions
+
+
+def test_stop_during_a_retry_wait_defers_the_message(server: SmtpServer) -> None:
+    server.refuse("RCPT", TEMPORARY)
+    sender: Mailer
+
+    async def sleep_then_stop(seconds: float) -> None:
+        sender.stop()  # SIGTERM arrives while the mailer waits to retry
+        await asyncio.sleep(0)
+
+    sender = Mailer(smtp(server), sleep=sleep_then_stop, local_hostname="client.test")
+    summary, results = deliver(sender, messages(3))
+
+    assert summary == Summary(deferred=1)
+    assert results == [Result("d0", Status.DEFERRED, TEMPORARY, 1)]
+
+
+def test_an_error_in_on_result_stops_the_run_and_is_raised(server: SmtpServer) -> None:
+    async def broken(result: Result) -> None:
+        raise RuntimeError("database is locked")
+
+    sender = mailer(smtp(server, connections=2))
+    with pytest.raises(RuntimeError, match="database is locked"):
+        asyncio.run(sender.send(messages(20), broken))
+    assert server.counts().total() <= 2  # the one in flight on each connection
+    assert server.commands()["QUIT"] == server.sessions
+
+
+def test_an_error_in_the_iterable_stops_the_run_and_is_raised(server: SmtpServer) -> None:
+    def source() -> Iterator[Outgoing]:
+        yield from messages(3)
+        raise LookupError("the outbox query failed")
+
+    results: list[Result] = []
+
+    async def record(result: Result) -> None:
+        results.append(result)
+
+    with pytest.raises(LookupError, match="the outbox query failed"):
+        asyncio.run(mailer(smtp(server)).send(source(), record))
+    assert server.counts().total() == len(results) <= 3  # what was sent was reported
+
+
+# --- Laziness ---
+
+
+def test_a_long_lazy_iterable_is_taken_only_as_workers_free_up(server: SmtpServer) -> None:
+    settings = smtp(server, connections=4)
+    sender = mailer(settings)
+    bound = sender.queue_size + settings.connections
+    pulled = reported = lead = 0
+
+    async def source() -> AsyncIterator[Outgoing]:
+        nonlocal pulled, lead
+        for n in range(5000):
+            pulled += 1
+            lead = max(lead, pulled - reported)
+            yield Outgoing(f"d{n}", SENDER, f"r{n}@example.com", b"Subject: hi\r\n\r\nhi\r\n")
+
+    def count(result: Result) -> None:
+        nonlocal reported
+        reported += 1
+
+    summary, _ = deliver(sender, source(), then=count)
+
+    assert summary == Summary(sent=5000)
+    assert settings.connections <= lead <= bound
+    assert server.counts().total() == 5000
+
+
+# --- TLS ---
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    return Certificate.make(Path(tmp_path_factory.mktemp("tls")))
+
+
+def test_starttls_then_send(certificate: Certificate) -> None:
+    with SmtpServer(starttls=certificate.server_context()) as server:
+        settings = smtp(server, security="starttls")
+        sender = mailer(settings, tls_context=certificate.client_context())
+        summary, _ = deliver(sender, messages(3))
+
+        assert summary == Summary(sent=3)
+        assert server.commands()["EHLO"] == 2  # before and after STARTTLS, one session
+
+
+def test_implicit_tls_then_send(certificate: Certificate) -> None:
+    with SmtpServer(tls=certificate.server_context()) as server:
+        settings = smtp(server, security="tls")
+        sender = mailer(settings, tls_context=certificate.client_context())
+        summary, _ = deliver(sender, messages(3))
+
+        assert summary == Summary(sent=3)
+
+
+def test_an_untrusted_certificate_stops_the_run(certificate: Certificate) -> None:
+    with (
+        SmtpServer(tls=certificate.server_context()) as server,
+        pytest.raises(MailerError, match=r"TLS failed .*CERTIFICATE_VERIFY_FAILED"),
+    ):
+        deliver(mailer(smtp(server, security="tls")), messages(3))
+
+
+def test_starttls_required_but_not_offered_stops_the_run(server: SmtpServer) -> None:
+    with pytest.raises(MailerError, match="STARTTLS extension not supported"):
+        deliver(mailer(smtp(server, security="starttls")), messages(3))
