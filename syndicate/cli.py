@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,15 +19,19 @@ from syndicate import build as build_service
 from syndicate import ingest as ingest_service
 from syndicate import mailcatcher as catcher
 from syndicate import web
-from syndicate.config import Config, load_config
+from syndicate.config import IMMEDIATE, Config, load_config
+from syndicate.digest import outbox, preview, schedule, send
+from syndicate.digest.compile import Plan
 from syndicate.errors import ConfigError, ContentError, SyndicateError
 from syndicate.files import display
 from syndicate.ingest.record import parse_when
 from syndicate.model import Release
 from syndicate.output import topic_heading
 from syndicate.store import Store
+from syndicate.store import digests as store_digests
 from syndicate.store import releases as store_releases
 from syndicate.store.db import current_revision, migrate
+from syndicate.store.digests import State as DeliveryState
 from syndicate.subscriptions import check_lists
 
 app = typer.Typer(
@@ -39,6 +44,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+digest_app = typer.Typer(no_args_is_help=True, help="Digests: preview, send, status.")
+app.add_typer(digest_app, name="digest")
+outbox_app = typer.Typer(no_args_is_help=True, help="Deliveries waiting to be sent.")
+app.add_typer(outbox_app, name="outbox")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -315,6 +324,205 @@ def mailcatcher(
     """Run a local SMTP server that keeps every message as an .eml file (for trying out)."""
     typer.echo(f"catching mail on {host}:{port} into {display(folder)}/ (Ctrl-C stops)")
     catcher.serve(folder, host, port)
+
+
+ListArgument = Annotated[
+    str, typer.Argument(help="A list slug from the config.", show_default=False)
+]
+WhenOption = Annotated[str | None, typer.Option(help="An instant, ISO 8601.", show_default=False)]
+
+
+def _list_slug(config: Config, slug: str) -> str:
+    if slug not in config.lists:
+        known = ", ".join(config.lists) or "none configured"
+        raise typer.BadParameter(f"unknown list {slug!r}; known: {known}", param_hint="LIST")
+    return slug
+
+
+def _instant(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_when(value, UTC)
+    except ContentError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _print_plan(config: Config, slug: str, since: datetime, until: datetime, plan: Plan) -> None:
+    tz = config.site.tz
+    typer.echo(
+        f"{slug}: releases public after {since.astimezone(tz):%Y-%m-%d %H:%M} "
+        f"up to {until.astimezone(tz):%Y-%m-%d %H:%M}: {len(plan.new)} new, "
+        f"{len(plan.corrected)} corrected"
+    )
+    for label, releases in (("new", plan.new), ("corrected", plan.corrected)):
+        for r in releases:
+            typer.echo(f"  {label:9}  {r.public_from.astimezone(tz):%Y-%m-%d}  {r.id}  {r.title}")
+
+
+@digest_app.command("preview")
+def digest_preview(
+    ctx: typer.Context,
+    list_slug: ListArgument,
+    subscriber: Annotated[
+        str | None,
+        typer.Option(
+            "--subscriber", help="Show this subscriber's copy (their topics).", show_default=False
+        ),
+    ] = None,
+    since: WhenOption = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the HTML part to this file.", show_default=False),
+    ] = None,
+    eml: Annotated[
+        Path | None,
+        typer.Option(
+            "--eml", help="Write the whole message to this .eml file.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """What the next digest would contain now, without recording or sending anything."""
+    state = _state(ctx)
+    config = state.config()
+    slug = _list_slug(config, list_slug)
+    with _store(config) as store:
+        start = _instant(since, "--since") or outbox.window_start(config, store, slug, state.now)
+        plan = outbox.current_plan(config, store, slug, start, state.now)
+        _print_plan(config, slug, start, state.now, plan)
+        if html or eml:
+            message = preview.message(config, slug, plan, state.now, subscriber)
+            if html:
+                html.write_bytes(message.html)
+                typer.echo(f"wrote {display(html)}")
+            if eml:
+                eml.write_bytes(message.eml)
+                typer.echo(f"wrote {display(eml)}")
+
+
+@digest_app.command("send")
+def digest_send(
+    ctx: typer.Context,
+    list_slug: ListArgument,
+    period: WhenOption = None,
+    since: WhenOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be sent; record and send nothing.")
+    ] = False,
+) -> None:
+    """Create the digest of the current period (the latest fire time not after now) if
+    needed, and deliver it now; exit 1 if any delivery failed or is still pending."""
+    state = _state(ctx)
+    config = state.config()
+    slug = _list_slug(config, list_slug)
+    with _store(config) as store:
+        if config.lists[slug].schedule == IMMEDIATE:
+            digests = (
+                [
+                    c.digest
+                    for c in outbox.create_alerts(config, store, slug, state.now)
+                    if c.digest is not None
+                ]
+                if not dry_run
+                else []
+            )
+        else:
+            when = _instant(period, "--period") or schedule.latest_fire(
+                config, config.lists[slug], state.now
+            )
+            if when is None:
+                raise typer.BadParameter(
+                    "the schedule has not fired yet; give --period", param_hint="--period"
+                )
+            start = _instant(since, "--since")
+            if dry_run:
+                begin = start or outbox.window_start(config, store, slug, when)
+                _print_plan(
+                    config, slug, begin, when, outbox.current_plan(config, store, slug, begin, when)
+                )
+                return
+            created = outbox.create(config, store, slug, when, state.now, since=start)
+            digests = [created.digest] if created.digest else []
+            if created.digest is None:
+                typer.echo(f"{slug}: nothing new for the period of {when.isoformat()}; no digest")
+        trouble = False
+        for digest in digests:
+            report = asyncio.run(send.deliver(config, store, digest, clock=_clock(state)))
+            typer.echo(f"{slug} {digest.key}: {report.summary()}")
+            trouble |= not report.settled
+    if trouble:
+        raise typer.Exit(1)
+
+
+def _clock(state: State) -> Callable[[], datetime]:
+    """Now, moving on from --now when it was given (so recorded times stay ordered)."""
+    started = datetime.now(UTC)
+    return lambda: state.now + (datetime.now(UTC) - started)
+
+
+@digest_app.command("status")
+def digest_status(
+    ctx: typer.Context,
+    list_slug: Annotated[
+        str | None, typer.Argument(help="Only this list.", show_default=False)
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Digests, newest first, with their deliveries per state."""
+    config = _state(ctx).config()
+    slug = _list_slug(config, list_slug) if list_slug else None
+    with _store(config) as store, store.connect() as conn:
+        rows = store_digests.status(conn, slug)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "list": d.list_slug,
+                    "key": d.key,
+                    "period": d.period.isoformat(),
+                    "since": d.since.isoformat(),
+                    "deliveries": counts,
+                }
+                for d, counts in rows
+            ]
+        )
+        return
+    for digest, counts in rows:
+        states = ", ".join(f"{name} {n}" for name, n in counts.items())
+        typer.echo(
+            f"{digest.list_slug}  {digest.period.astimezone(config.site.tz):%Y-%m-%d %H:%M}"
+            f"  {states}"
+        )
+    if not rows:
+        _err("no digests yet")
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ctx: typer.Context,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Also retry deliveries that failed permanently.")
+    ] = False,
+) -> None:
+    """Resume every digest with deliveries left pending, sending (after a crash) or deferred."""
+    state = _state(ctx)
+    config = state.config()
+    with _store(config) as store:
+        if failed:
+            with store.begin() as conn:
+                store_digests.requeue(conn, [DeliveryState.FAILED], state.now)
+        with store.connect() as conn:
+            waiting = store_digests.waiting(
+                conn, [DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.DEFERRED]
+            )
+        for digest in waiting:
+            if digest.list_slug not in config.lists:
+                _err(f"warning: list {digest.list_slug!r} is no longer configured; skipped")
+                continue
+            report = asyncio.run(send.deliver(config, store, digest, clock=_clock(state)))
+            typer.echo(f"{digest.list_slug} {digest.key}: {report.summary()}")
+    if not waiting:
+        typer.echo("nothing waiting")
 
 
 @db_app.command("upgrade")

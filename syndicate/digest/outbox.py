@@ -4,7 +4,7 @@ store the digest, its recipients and the new watermark in one transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from syndicate.config import IMMEDIATE, Config
 from syndicate.digest import compile as compiler
@@ -75,7 +75,8 @@ def create(
     Two processes racing here create one digest: the row is unique on (list, key)."""
     start = since or window_start(config, store, slug, period)
     plan = current_plan(config, store, slug, start, period)
-    return _store(config, store, slug, period.isoformat(), period, start, plan, now)
+    key = period.astimezone(UTC).isoformat()  # one key per instant, whatever its zone
+    return _store(config, store, slug, key, period, start, plan, now)
 
 
 def create_alerts(config: Config, store: Store, slug: str, now: datetime) -> list[Created]:
@@ -127,7 +128,17 @@ def _store(
         with store.begin() as conn:
             store_digests.advance_watermark(conn, slug, period)
         return Created(None, False, plan)
-    people = recipients(config, slug)
+    mailing_list = config.lists[slug]
+    people = [
+        person
+        for person in recipients(config, slug)
+        if mailing_list.send_empty
+        or any(
+            compiler.for_recipient(
+                config, mailing_list, plan, compiler.selection(config, mailing_list, person.topics)
+            )
+        )
+    ]
     hashes = {r.id: r.content_hash() for r in [*plan.new, *plan.corrected]}
     with store.begin() as conn:
         digest = store_digests.create(

@@ -244,14 +244,14 @@ def requeue(
     return int(conn.execute(query.values(state=State.PENDING.value, updated_at=now)).rowcount)
 
 
-def open_digests(conn: Connection) -> list[Digest]:
-    """Digests that still have pending or sending deliveries, oldest first."""
+def waiting(conn: Connection, states: Sequence[State]) -> list[Digest]:
+    """Digests with deliveries in any of `states`, oldest first."""
     query = (
         sa.select(digests)
         .where(
             digests.c.id.in_(
                 sa.select(deliveries.c.digest_id).where(
-                    deliveries.c.state.in_([State.PENDING.value, State.SENDING.value])
+                    deliveries.c.state.in_([s.value for s in states])
                 )
             )
         )

@@ -51,12 +51,15 @@ def test_upgrading_a_first_revision_database_keeps_its_releases(tmp_path: Path) 
     with Store.open(url, upgrade=False) as store:
         migrate(store.engine, "0001")
         with store.begin() as conn:
-            conn.execute(sa.text(
-                "INSERT INTO releases (id, title, published, public_from, lang, kind, summary, "
-                "body_html, url, topics, attachments, retracted, content_hash, origin, "
-                "first_seen, changed_at) VALUES ('r', 'R', '2026-11-20 07:00:00', "
-                "'2026-11-20 07:00:00', 'en', 'press-release', '', '', 'https://x.org/r/', "
-                "'[]', '[]', 0, 'h', 'test', '2026-11-20 07:00:00', '2026-11-20 07:00:00')"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO releases (id, title, published, public_from, lang, kind, summary, "
+                    "body_html, url, topics, attachments, retracted, content_hash, origin, "
+                    "first_seen, changed_at) VALUES ('r', 'R', '2026-11-20 07:00:00', "
+                    "'2026-11-20 07:00:00', 'en', 'press-release', '', '', 'https://x.org/r/', "
+                    "'[]', '[]', 0, 'h', 'test', '2026-11-20 07:00:00', '2026-11-20 07:00:00')"
+                )
+            )
     with Store.open(url) as store, store.connect() as conn:
         assert current_revision(store.engine) == head_revision()
         assert conn.execute(sa.text("SELECT title FROM releases")).scalar_one() == "R"
