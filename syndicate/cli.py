@@ -18,7 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from syndicate import build as build_service
 from syndicate import ingest as ingest_service
 from syndicate import mailcatcher as catcher
-from syndicate import web
+from syndicate import scheduler, web
 from syndicate.config import IMMEDIATE, Config, load_config
 from syndicate.digest import outbox, preview, schedule, send
 from syndicate.digest.compile import Plan
@@ -311,6 +311,26 @@ def serve(
         port=port or config.web.port,
         max_age=config.web.max_age,
     )
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", help="Address to listen on [default: web.host].", show_default=False
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port to listen on [default: web.port].", show_default=False),
+    ] = None,
+) -> None:
+    """The service: serve the site, poll the sources, rebuild at embargo lifts, and send
+    digests on their schedules, until SIGTERM or Ctrl-C (SIGHUP reloads the config)."""
+    state = _state(ctx)
+    scheduler.run(state.config_path, _clock(state), host, port)
 
 
 @app.command()

@@ -357,6 +357,7 @@ class Config(_Section):
     smtp: Smtp = Smtp()
     mail: Mail = Mail()
     lists: dict[TopicSlug, MailingList] = Field(default_factory=dict)
+    sources_poll: Seconds = 15 * 60
     # Where the file was read from: set by load_config, never a key of the file itself.
     _path: Path = PrivateAttr(default=DEFAULT_PATH)
 

@@ -63,3 +63,11 @@ def running(app: ASGIApp) -> Iterator[str]:
         server.should_exit = True
         thread.join(START_TIMEOUT)
         sock.close()
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (for servers started in another process)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
