@@ -61,6 +61,7 @@ class Runner:
         self.port = port or self.config.web.port
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.mailers: set[Mailer] = set()
+        self.stopping = False  # set on SIGTERM: finish what is in flight, start nothing new
         self.lock = asyncio.Lock()  # one piece of work at a time: they share the store
 
     def mailer(self) -> Mailer:
@@ -92,6 +93,7 @@ class Runner:
             await catch_up
 
     async def stop(self) -> None:
+        self.stopping = True
         for mailer in list(self.mailers):
             mailer.stop()  # in-flight transactions finish; the rest stays pending
         self.scheduler.shutdown(wait=False)
@@ -101,6 +103,8 @@ class Runner:
     async def guarded(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run one job; an error is logged, never kills the service."""
         async with self.lock:
+            if self.stopping:
+                return
             try:
                 await work()
             except Exception:
@@ -184,11 +188,15 @@ class Runner:
                 service.due_digests, self.config, self.store, slug, now
             )
         ]
-        await service.send(self.config, self.store, digests, self.clock, self.mailer)
+        await service.send(
+            self.config, self.store, digests, self.clock, self.mailer, lambda: self.stopping
+        )
 
     async def resume(self) -> None:
         digests = await asyncio.to_thread(service.waiting, self.config, self.store)
-        await service.send(self.config, self.store, digests, self.clock, self.mailer)
+        await service.send(
+            self.config, self.store, digests, self.clock, self.mailer, lambda: self.stopping
+        )
 
     async def reload(self) -> None:
         """SIGHUP: read the config again and reschedule; a broken config keeps the old one."""

@@ -47,11 +47,18 @@ def due_digests(config: Config, store: Store, slug: str, now: datetime) -> list[
 
 
 async def send(
-    config: Config, store: Store, digests: list[Digest], clock: Clock, mailers: Mailers
+    config: Config,
+    store: Store,
+    digests: list[Digest],
+    clock: Clock,
+    mailers: Mailers,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> list[Report]:
-    """Deliver each digest; one another process is sending is left to it."""
+    """Deliver each digest, until `stopping()`; one another process is sending is left to it."""
     reports = []
     for digest in digests:
+        if stopping():
+            break
         try:
             report = await deliver(config, store, digest, clock=clock, mailer=mailers())
         except BusyError as exc:

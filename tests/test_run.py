@@ -3,6 +3,7 @@ what is due exactly once across restarts, and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -37,6 +38,27 @@ def start(project: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
+def last_midnight() -> datetime:
+    """The latest 00:00 UTC, the fire time of the daily test list; close to the next one,
+    wait for it, so the period cannot change while a test runs."""
+    now = datetime.now(UTC)
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if tomorrow - now < timedelta(minutes=2):
+        time.sleep((tomorrow - now).total_seconds() + 1)
+        now = datetime.now(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+DAILY = """\
+  daily:
+    title: Daily
+    schedule: "0 0 * * *"
+    timezone: UTC
+    subscribers: lists/all.yaml
+    misfire_grace: 1d
+"""
+
+
 def wait_for(condition: object, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -64,14 +86,10 @@ def test_the_service_serves_catches_up_and_never_sends_twice(
         + textwrap.dedent(f"""\
         smtp: {{host: 127.0.0.1, port: {smtp.port}}}
         lists:
-          minutely:
-            title: Every minute
-            schedule: "* * * * *"
-            subscribers: lists/all.yaml
-            misfire_grace: 1h
         """)
+        + DAILY
     )
-    published = (datetime.now(UTC) - timedelta(seconds=90)).isoformat()
+    published = (last_midnight() - timedelta(hours=1)).isoformat()
     write_release(project / "content", "a.md", f"title: Hotline opens\npublished: {published}")
     port = free_port()
     service = start(project, port)
@@ -83,7 +101,7 @@ def test_the_service_serves_catches_up_and_never_sends_twice(
         assert b"Hotline opens" in feed.content
     finally:
         output = stop(service)
-    assert "minutely" in output and "sent 2, failed 0, pending 0" in output
+    assert "daily" in output and "sent 2, failed 0, pending 0" in output
     again = start(project, port)
     try:
         wait_for(
@@ -122,3 +140,47 @@ def test_a_broken_config_stops_the_service_with_one_line(project: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().startswith("config/syndicate.yaml:")
     assert "lists.w.schedule" in result.stderr
+
+
+def test_sigterm_mid_digest_finishes_in_flight_and_leaves_the_rest_pending(
+    project: Path, smtp: SmtpServer
+) -> None:
+    people = 300
+    lists = project / "config" / "lists"
+    lists.mkdir()
+    addresses = "".join(f"  - reader{n:04d}@example.org\n" for n in range(people))
+    (lists / "all.yaml").write_text(f"subscribers:\n{addresses}")
+    (project / "config" / "syndicate.yaml").write_text(
+        BASE_CONFIG
+        + textwrap.dedent(f"""\
+        smtp: {{host: 127.0.0.1, port: {smtp.port}, connections: 4, rate_limit: 100}}
+        lists:
+        """)
+        + DAILY
+    )
+    published = (last_midnight() - timedelta(hours=1)).isoformat()
+    write_release(project / "content", "a.md", f"title: Hotline opens\npublished: {published}")
+    port = free_port()
+    service = start(project, port)
+    wait_for(lambda: len(smtp.received) >= 20)
+    output = stop(service)
+    stopped_at = len(smtp.received)
+    assert stopped_at < people, f"the digest finished before SIGTERM: {output}"
+    assert "sending" not in output.split("daily")[-1]
+    status = subprocess.run(
+        [sys.executable, "-m", "syndicate", "digest", "status", "--json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    counts = json.loads(status.stdout)[0]["deliveries"]
+    assert counts["sending"] == 0
+    assert counts["sent"] == stopped_at and counts["pending"] == people - stopped_at
+    again = start(project, port)
+    try:
+        wait_for(lambda: len(smtp.received) >= people, seconds=60)
+    finally:
+        stop(again)
+    assert set(smtp.counts().values()) == {1} and len(smtp.counts()) == people
