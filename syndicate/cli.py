@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
 from syndicate import build as build_service
 from syndicate import ingest as ingest_service
@@ -31,6 +31,7 @@ from syndicate.store import Store
 from syndicate.store import digests as store_digests
 from syndicate.store import releases as store_releases
 from syndicate.store.db import current_revision, migrate
+from syndicate.store.digests import Digest
 from syndicate.store.digests import State as DeliveryState
 from syndicate.subscriptions import check_lists
 
@@ -173,14 +174,17 @@ def ingest(
 
 
 @contextmanager
-def _progress() -> Iterator[Any]:
-    """A live count on a terminal; nothing when stderr is a file or a pipe."""
+def _progress(what: str = "ingesting", total: int | None = None) -> Iterator[Any]:
+    """A live count (a bar when the total is known) on a terminal; nothing when stderr is a
+    file or a pipe."""
     if not sys.stderr.isatty():
         yield None
         return
-    columns = (SpinnerColumn(), TextColumn("ingesting: {task.completed} items"))
+    columns: list[Any] = [SpinnerColumn(), TextColumn(f"{what}: {{task.completed}}")]
+    if total is not None:
+        columns += [BarColumn(), TextColumn("of {task.total}")]
     with Progress(*columns, transient=True, console=None) as progress:
-        task = progress.add_task("ingest", total=None)
+        task = progress.add_task(what, total=total)
         yield lambda: progress.advance(task)
 
 
@@ -467,11 +471,16 @@ def digest_send(
                 typer.echo(f"{slug}: nothing new for the period of {when.isoformat()}; no digest")
         trouble = False
         for digest in digests:
-            report = asyncio.run(send.deliver(config, store, digest, clock=_clock(state)))
+            report = _deliver(config, store, digest, state)
             typer.echo(f"{slug} {digest.key}: {report.summary()}")
             trouble |= not report.settled
     if trouble:
         raise typer.Exit(1)
+
+
+def _deliver(config: Config, store: Store, digest: Digest, state: State) -> send.Report:
+    with _progress("sending", send.status(store, digest).waiting) as tick:
+        return asyncio.run(send.deliver(config, store, digest, clock=_clock(state), progress=tick))
 
 
 def _clock(state: State) -> Callable[[], datetime]:
@@ -539,7 +548,7 @@ def outbox_retry(
             if digest.list_slug not in config.lists:
                 _err(f"warning: list {digest.list_slug!r} is no longer configured; skipped")
                 continue
-            report = asyncio.run(send.deliver(config, store, digest, clock=_clock(state)))
+            report = _deliver(config, store, digest, state)
             typer.echo(f"{digest.list_slug} {digest.key}: {report.summary()}")
     if not waiting:
         typer.echo("nothing waiting")

@@ -131,6 +131,7 @@ async def deliver(
     *,
     clock: Callable[[], datetime],
     mailer: Mailer | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> Report:
     """Send every pending delivery of `digest`. Raises BusyError if another process is
     sending it, MailerError if the SMTP server cannot be used (the rest stays pending)."""
@@ -148,7 +149,8 @@ async def deliver(
         secret = signing_secret(config, store)
         try:
             await mailer.send(
-                _messages(config, store, digest, variants, secret, clock), _recorder(store, clock)
+                _messages(config, store, digest, variants, secret, clock),
+                _recorder(store, clock, progress),
             )
         finally:
             with store.begin() as conn:  # claimed, never attempted: still to send
@@ -206,7 +208,9 @@ def _personalised(
         return f"not sent: {exc}"
 
 
-def _recorder(store: Store, clock: Callable[[], datetime]) -> OnResult:
+def _recorder(
+    store: Store, clock: Callable[[], datetime], progress: Callable[[], None] | None
+) -> OnResult:
     async def record(result: Result) -> None:
         with store.begin() as conn:
             store_digests.record(
@@ -217,5 +221,7 @@ def _recorder(store: Store, clock: Callable[[], datetime]) -> OnResult:
                 result.attempts,
                 clock(),
             )
+        if progress is not None:
+            progress()
 
     return record
