@@ -74,26 +74,27 @@ class Sink:
         (SIGTERM, then SIGKILL) when the block ends."""
         binary = require("smtp-sink")
         with tempfile.TemporaryDirectory(prefix="smtp-sink-") as folder:
-            counters = Path(folder) / "counters"
+            counters, errors = Path(folder) / "counters", Path(folder) / "errors"
             for _ in range(5):  # the port may be taken between probing and binding it
                 port = free_port()
                 command = [binary, "-c"]
                 if os.geteuid() == 0:  # it refuses to keep root privileges
                     command += ["-u", "nobody"]
                 command += [f"{HOST}:{port}", str(backlog)]
-                with counters.open("wb") as out:
-                    process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE)
+                with counters.open("wb") as out, errors.open("wb") as err:
+                    process = subprocess.Popen(command, stdout=out, stderr=err)
                 sink = cls(process, port, counters)
+                ready = False
                 try:
-                    if sink._wait_listening(timeout):
-                        break
-                except BaseException:
-                    sink._stop()
-                    raise
-                sink._stop()
+                    ready = sink._wait_listening(timeout)
+                finally:
+                    if not ready:
+                        sink._stop()
+                if ready:
+                    break
             else:
-                error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                sys.exit(f"smtp-sink did not start: {error.strip() or 'no reason given'}")
+                problem = errors.read_text(errors="replace").strip() or "no reason given"
+                sys.exit(f"smtp-sink did not start on {HOST}: {problem}")
             try:
                 yield sink
             finally:
@@ -121,8 +122,6 @@ class Sink:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
 
     def messages(self) -> int:
         """Messages received so far (counted at the final '.' of DATA)."""
