@@ -15,7 +15,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from syndicate.model import Subscriber
-from syndicate.store.schema import deliveries, digest_releases, digests, list_state, sent_releases
+from syndicate.store.schema import (
+    UTCDateTime,
+    deliveries,
+    digest_releases,
+    digests,
+    list_state,
+    sent_releases,
+)
 
 _BATCH = 500
 
@@ -218,18 +225,31 @@ def claim(conn: Connection, digest_id: int, limit: int, now: datetime) -> list[D
     return [_delivery(row) for row in rows]
 
 
+# Built once: compiling the UPDATE cost more than running it, once per message sent.
+_RECORD = (
+    deliveries.update()
+    .where(deliveries.c.id == sa.bindparam("delivery_id"))
+    .values(
+        state=sa.bindparam("new_state"),
+        reply=sa.bindparam("reply"),
+        attempts=deliveries.c.attempts + sa.bindparam("tries", type_=sa.Integer),
+        updated_at=sa.bindparam("at", type_=UTCDateTime),
+    )
+)
+
+
 def record(
     conn: Connection, delivery_id: int, state: State, reply: str, attempts: int, now: datetime
 ) -> None:
     conn.execute(
-        deliveries.update()
-        .where(deliveries.c.id == delivery_id)
-        .values(
-            state=state.value,
-            reply=reply,
-            attempts=deliveries.c.attempts + attempts,
-            updated_at=now,
-        )
+        _RECORD,
+        {
+            "delivery_id": delivery_id,
+            "new_state": state.value,
+            "reply": reply,
+            "tries": attempts,
+            "at": now,
+        },
     )
 
 

@@ -187,7 +187,11 @@ def test_a_crashed_sender_is_resumed_without_losing_anyone(
         "send",
         "weekly",
     ]
-    first = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The sender uses the same database as the test, SQLite or PostgreSQL.
+    env = {**os.environ, "SYNDICATE_DATABASE__URL": store.engine.url.render_as_string(False)}
+    first = subprocess.Popen(
+        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while len(smtp.received) < people // 4 and time.monotonic() < deadline:
         if first.poll() is not None:
@@ -202,7 +206,7 @@ def test_a_crashed_sender_is_resumed_without_losing_anyone(
     first.stderr.close()
     assert 0 < len(smtp.received) < people
     second = subprocess.run(
-        command, cwd=project, capture_output=True, text=True, timeout=120, check=False
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip().endswith(f"sent {people}, failed 0, pending 0")
