@@ -25,6 +25,7 @@ from syndicate.digest.compile import Plan
 from syndicate.errors import ConfigError, ContentError, SyndicateError
 from syndicate.files import display
 from syndicate.ingest.record import parse_when
+from syndicate.maillinks import MailLinks
 from syndicate.model import Release
 from syndicate.output import topic_heading
 from syndicate.store import Store
@@ -307,14 +308,18 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the built site and feeds (ETag, 304, gzip) until interrupted."""
-    config = _state(ctx).config()
-    web.serve(
-        config.site.output_dir,
-        host=host or config.web.host,
-        port=port or config.web.port,
-        max_age=config.web.max_age,
-    )
+    """Serve the built site and feeds (ETag, 304, gzip) and the unsubscribe links of
+    digests, until interrupted."""
+    state = _state(ctx)
+    config = state.config()
+    with _store(config) as store:
+        web.serve(
+            config.site.output_dir,
+            host=host or config.web.host,
+            port=port or config.web.port,
+            max_age=config.web.max_age,
+            routes=MailLinks(lambda: config, store, _clock(state)).routes(),
+        )
 
 
 @app.command()

@@ -265,6 +265,7 @@ class Mail(_Section):
     sender: MailboxText = Field(default=Mailbox("press@example.org", "Press Office"), alias="from")
     reply_to: MailboxText | None = None
     secret: SecretStr | None = None
+    old_secrets: list[SecretStr] = Field(default_factory=list)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

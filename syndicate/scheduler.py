@@ -23,6 +23,7 @@ from syndicate.build import build
 from syndicate.config import IMMEDIATE, load_config
 from syndicate.digest import schedule
 from syndicate.mailer import Mailer
+from syndicate.maillinks import MailLinks
 from syndicate.store import Store
 from syndicate.web import create_app
 
@@ -74,7 +75,11 @@ class Runner:
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         server = _Server(
             uvicorn.Config(
-                create_app(self.config.site.output_dir, max_age=self.config.web.max_age),
+                create_app(
+                    self.config.site.output_dir,
+                    max_age=self.config.web.max_age,
+                    routes=MailLinks(lambda: self.config, self.store, self.clock).routes(),
+                ),
                 host=self.host,
                 port=self.port,
                 log_config=None,

@@ -29,7 +29,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from syndicate.errors import SyndicateError
 from syndicate.urls import MEDIA_TYPES, NOT_FOUND
@@ -366,14 +366,17 @@ class StaticSite:
         return _plain(request, 500, "internal server error\n")
 
 
-def create_app(output_dir: Path, *, max_age: int = 300) -> Starlette:
+def create_app(
+    output_dir: Path, *, max_age: int = 300, routes: Sequence[BaseRoute] = ()
+) -> Starlette:
     """The public site: `output_dir` as the build wrote it, plus GET /healthz (a route, so no
-    file can shadow it). `max_age` is config `web.max_age`."""
+    file can shadow it) and `routes` (the mail links). `max_age` is config `web.max_age`."""
     site = StaticSite(output_dir, max_age=max_age)
     methods = list(ALLOWED_METHODS)
     return Starlette(
         routes=[
             Route("/healthz", site.health, methods=methods),
+            *routes,
             Route("/{path:path}", site.file, methods=methods),
         ],
         # Starlette's own 404 (a target no route takes, such as '*') and 405, and any bug,
@@ -386,11 +389,17 @@ def create_app(output_dir: Path, *, max_age: int = 300) -> Starlette:
     )
 
 
-def serve(output_dir: Path, host: str = "127.0.0.1", port: int = 8000, max_age: int = 300) -> None:
+def serve(
+    output_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_age: int = 300,
+    routes: Sequence[BaseRoute] = (),
+) -> None:
     """Run the site until interrupted (blocks). Access log on. Proxy headers off: nothing here
     builds URLs from the request's scheme or host, and behind a reverse proxy it is the
     proxy's log that knows the client's address."""
     if not output_dir.is_dir():
         raise SyndicateError(f"{output_dir}: no such folder; run `syndicate build` first")
-    app = create_app(output_dir, max_age=max_age)
+    app = create_app(output_dir, max_age=max_age, routes=routes)
     uvicorn.run(app, host=host, port=port, access_log=True, proxy_headers=False)

@@ -14,6 +14,7 @@ from syndicate.model import Subscriber
 from syndicate.store import Store
 from syndicate.store import digests as store_digests
 from syndicate.store import releases as store_releases
+from syndicate.store import suppressions as store_suppressions
 from syndicate.store.digests import Digest
 from syndicate.subscriptions import read_list_file
 
@@ -129,16 +130,20 @@ def _store(
             store_digests.advance_watermark(conn, slug, period)
         return Created(None, False, plan)
     mailing_list = config.lists[slug]
-    people = [
-        person
-        for person in recipients(config, slug)
-        if mailing_list.send_empty
-        or any(
-            compiler.for_recipient(
-                config, mailing_list, plan, compiler.selection(config, mailing_list, person.topics)
-            )
+    listed = recipients(config, slug)
+    with store.connect() as conn:
+        blocked = store_suppressions.among(conn, slug, (p.address for p in listed))
+
+    def wanted(person: Subscriber) -> bool:
+        """Not suppressed, and something in their topics (or the list sends empty ones)."""
+        if store_suppressions.key(person.address) in blocked:
+            return False
+        topics = compiler.selection(config, mailing_list, person.topics)
+        return mailing_list.send_empty or any(
+            compiler.for_recipient(config, mailing_list, plan, topics)
         )
-    ]
+
+    people = [person for person in listed if wanted(person)]
     hashes = {r.id: r.content_hash() for r in [*plan.new, *plan.corrected]}
     with store.begin() as conn:
         digest = store_digests.create(

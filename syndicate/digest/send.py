@@ -26,6 +26,7 @@ from syndicate.store import Store
 from syndicate.store import digests as store_digests
 from syndicate.store import releases as store_releases
 from syndicate.store import settings as store_settings
+from syndicate.store import suppressions as store_suppressions
 from syndicate.store.digests import Delivery, Digest, State
 from syndicate.store.locks import held
 
@@ -179,9 +180,22 @@ async def _messages(
     while True:
         with store.begin() as conn:
             batch = store_digests.claim(conn, digest.id, batch_size, clock())
+            # Checked again now: an unsubscribe since the digest was made still counts.
+            blocked = store_suppressions.among(conn, digest.list_slug, (d.address for d in batch))
         if not batch:
             return
         for delivery in batch:
+            if store_suppressions.key(delivery.address) in blocked:
+                with store.begin() as conn:
+                    store_digests.record(
+                        conn,
+                        delivery.id,
+                        State.SKIPPED,
+                        "not sent: the address is suppressed",
+                        0,
+                        clock(),
+                    )
+                continue
             data = _personalised(config, digest, variants, secret, delivery)
             if isinstance(data, str):
                 with store.begin() as conn:

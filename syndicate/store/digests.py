@@ -33,6 +33,7 @@ class State(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     DEFERRED = "deferred"
+    SKIPPED = "skipped"  # the address was suppressed (unsubscribed, bounced) before sending
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,17 @@ list_state = sa.Table(
     sa.Column("watermark", UTCDateTime, nullable=False),
 )
 
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("address", sa.String(320), primary_key=True),
+    # A list slug, or '*' for every list.
+    sa.Column("list_slug", sa.String(100), primary_key=True),
+    sa.Column("reason", sa.String(20), nullable=False),  # unsubscribed|bounced|complained|admin
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
 settings = sa.Table(
     "settings",
     metadata,

@@ -1,4 +1,5 @@
-"""Digests, their releases and deliveries (the outbox), per-list watermarks, settings."""
+"""Digests, their releases and deliveries (the outbox), per-list watermarks,
+suppressions, settings."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -55,6 +56,14 @@ def upgrade() -> None:
         sa.Column("watermark", UTCDateTime, nullable=False),
     )
     op.create_table(
+        "suppressions",
+        sa.Column("address", sa.String(320), primary_key=True),
+        sa.Column("list_slug", sa.String(100), primary_key=True),
+        sa.Column("reason", sa.String(20), nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    op.create_table(
         "settings",
         sa.Column("key", sa.String(100), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
@@ -73,6 +82,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in (
         "sent_releases",
+        "suppressions",
         "settings",
         "list_state",
         "deliveries",
