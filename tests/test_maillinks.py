@@ -157,3 +157,35 @@ def test_an_unsubscribe_after_the_digest_was_made_is_still_honoured(
         assert report.summary() == "sent 1, failed 0, pending 0" and report.settled
         assert report.counts["skipped"] == 1
         assert list(smtp.counts()) == ["reporter@example.org"]
+
+
+def test_preferences_offer_leaving_this_list_or_every_list(web: httpx.Client, store: Store) -> None:
+    manage = token(purpose="manage")
+    page = web.get(f"/preferences/{manage}")
+    assert page.status_code == 200
+    assert 'name="leave" value="list"' in page.text and 'value="all"' in page.text
+    assert suppressed(store) == []
+    assert web.post(f"/preferences/{manage}", data={"leave": "all"}).status_code == 200
+    assert suppressed(store) == [("desk@example.com", "*", "preferences page")]
+
+
+def test_preferences_need_a_manage_token_and_a_choice(web: httpx.Client, store: Store) -> None:
+    assert web.get(f"/preferences/{token()}").status_code == 400  # an unsubscribe token
+    manage = token(purpose="manage")
+    assert web.post(f"/preferences/{manage}", data={"leave": "nothing"}).status_code == 400
+    assert suppressed(store) == []
+
+
+def test_leaving_every_list_stops_every_list(
+    project: Path, config: Config, store: Store, web: httpx.Client
+) -> None:
+    secret = signing_secret(config, store)
+    manage = token(secret=secret, purpose="manage", list_slug="another-list")
+    assert web.post(f"/preferences/{manage}", data={"leave": "all"}).status_code == 200
+    write_release(project / "content", "a.md", "title: A\npublished: 2026-11-20")
+    ingest(config, store, MONDAY)
+    digest = create(config, store, "weekly", MONDAY, MONDAY).digest
+    assert digest is not None
+    with store.connect() as conn:
+        [(_, counts)] = store_digests.status(conn)
+    assert counts["pending"] == 1
