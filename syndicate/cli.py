@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from syndicate import build as build_service
 from syndicate import ingest as ingest_service
 from syndicate import mailcatcher as catcher
-from syndicate import scheduler, web
+from syndicate import scheduler, subscriptions, web
 from syndicate.config import IMMEDIATE, Config, load_config
 from syndicate.digest import outbox, preview, schedule, send
 from syndicate.digest.compile import Plan
@@ -569,6 +571,148 @@ def db_upgrade(ctx: typer.Context) -> None:
         typer.echo(f"database at revision {current_revision(store.engine)} (latest)")
     finally:
         store.close()
+
+
+subscribers_app = typer.Typer(
+    no_args_is_help=True, help="The admins' subscriber files: list, add, remove, import, export."
+)
+app.add_typer(subscribers_app, name="subscribers")
+EmailArgument = Annotated[str, typer.Argument(help="An email address.", show_default=False)]
+
+
+@subscribers_app.command("list")
+def subscribers_list(
+    ctx: typer.Context, list_slug: ListArgument, as_json: JsonOption = False
+) -> None:
+    """Every subscriber with source, status (active, or why suppressed) and topics."""
+    config = _state(ctx).config()
+    slug = _list_slug(config, list_slug)
+    with _store(config) as store, store.connect() as conn:
+        listed, problems = subscriptions.listing(conn, config, slug)
+    for problem in problems:
+        _err(f"warning: {problem}")
+    if as_json:
+        _print_json([entry.to_dict() for entry in listed])
+        return
+    width = max((len(entry.subscriber.address) for entry in listed), default=0)
+    for entry in listed:
+        s = entry.subscriber
+        topics = ", ".join(s.topics) or "all topics"
+        name = f"  {s.name}" if s.name else ""
+        typer.echo(f"{s.address:<{width}}  {entry.status:<12}  {entry.source:<6}  {topics}{name}")
+    if not listed:
+        _err(f"no subscribers in list {slug!r}")
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    ctx: typer.Context,
+    list_slug: ListArgument,
+    email: EmailArgument,
+    name: Annotated[
+        str, typer.Option("--name", help="The subscriber's name.", show_default=False)
+    ] = "",
+    topics: Annotated[
+        str,
+        typer.Option(
+            "--topics",
+            help="Comma-separated topics [default: every topic of the list].",
+            show_default=False,
+        ),
+    ] = "",
+    resubscribe: Annotated[
+        bool,
+        typer.Option(
+            "--resubscribe", help="Add a suppressed address, lifting its suppression for this list."
+        ),
+    ] = False,
+) -> None:
+    """Add a subscriber to the list's file, keeping the rest of it as written."""
+    state = _state(ctx)
+    config = state.config()
+    slug = _list_slug(config, list_slug)
+    try:
+        subscriber = subscriptions.make_subscriber(email, name, topics.split(","))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="EMAIL") from None
+    with _store(config) as store:
+        lifted = subscriptions.add(config, store, slug, subscriber, resubscribe=resubscribe)
+    path = display(subscriptions.list_path(config, slug))
+    typer.echo(f"added {subscriber.address} to {path}")
+    if lifted is not None:
+        who = _who()
+        typer.echo(
+            f"resubscribed {subscriber.address} to {slug} by {who} at "
+            f"{state.now:%Y-%m-%d %H:%M:%S} UTC; lifted: {lifted.describe()}"
+        )
+        logging.getLogger("syndicate.subscriptions").warning(
+            "resubscribed %s to %s by %s at %s; lifted: %s",
+            subscriber.address,
+            slug,
+            who,
+            state.now.isoformat(),
+            lifted.describe(),
+        )
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown user"
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(ctx: typer.Context, list_slug: ListArgument, email: EmailArgument) -> None:
+    """Remove a subscriber from the list's file (suppressions are kept)."""
+    config = _state(ctx).config()
+    slug = _list_slug(config, list_slug)
+    lines = subscriptions.remove(config, slug, email)
+    path = display(subscriptions.list_path(config, slug))
+    where = ", ".join(str(line) for line in lines)
+    typer.echo(f"removed {email.strip()} from {path} (line {where})")
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    ctx: typer.Context,
+    list_slug: ListArgument,
+    csv_file: Annotated[
+        Path, typer.Argument(help="A CSV file with header email,name,topics.", show_default=False)
+    ],
+) -> None:
+    """Append the rows of a CSV file to the list's file; exit 1 if any row was rejected."""
+    config = _state(ctx).config()
+    slug = _list_slug(config, list_slug)
+    with _store(config) as store:
+        report = subscriptions.import_csv(config, store, slug, csv_file)
+    for problem in report.rejected:
+        _err(problem)
+    typer.echo(f"{display(subscriptions.list_path(config, slug))}: {report.summary()}")
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@subscribers_app.command("export")
+def subscribers_export(
+    ctx: typer.Context,
+    list_slug: ListArgument,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV (email,name,topics) instead of addresses.")
+    ] = False,
+) -> None:
+    """Print the list file's subscribers: one address per line, or CSV."""
+    config = _state(ctx).config()
+    slug = _list_slug(config, list_slug)
+    subscriptions.list_path(config, slug)
+    read = subscriptions.read_list_file(config, slug)
+    for problem in read.problems:
+        _err(f"warning: {problem}")
+    if as_csv:
+        typer.echo(subscriptions.export_csv(read.subscribers), nl=False)
+    else:
+        for s in read.subscribers:
+            typer.echo(s.address)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,3 +32,9 @@ class StoreError(SyndicateError):
 class MailerError(SyndicateError, OSError):
     """The run cannot go on (wrong host/port, credentials or TLS); the message says which
     server and why. Messages not yet attempted were not reported and are still to send."""
+
+
+class ListEditError(SyndicateError, ValueError):
+    """An edit of a list file was refused; nothing was written. A user mistake: exit 2."""
+
+    exit_code = 2

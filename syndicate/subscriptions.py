@@ -1,19 +1,32 @@
 """Who is subscribed to what. For now: the admins' list files (config/lists/*.yaml), read
-with FILE:LINE errors; self-service subscriptions and suppression join them later."""
+with FILE:LINE errors and edited by the `syndicate subscribers` commands, with the
+suppression table deciding who is active; self-service subscriptions join them later."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import codecs
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from sqlalchemy.engine import Connection
 
 from syndicate.addresses import normalise_address
 from syndicate.config import Config, MailingList
-from syndicate.errors import ConfigError
-from syndicate.files import display, read_utf8
+from syndicate.errors import ConfigError, ListEditError
+from syndicate.files import Utf8Error, decode_utf8, display, read_utf8, write_if_changed
+from syndicate.listfile import LayoutError, append
+from syndicate.listfile import remove as remove_entries
 from syndicate.model import Subscriber
+from syndicate.store import Store
+from syndicate.store import suppressions as store_suppressions
+from syndicate.store.suppressions import EVERY_LIST, Suppression
+from syndicate.store.suppressions import key as suppression_key
 from syndicate.text import one_line
 from syndicate.yamlfile import parse_yaml
 
@@ -26,6 +39,7 @@ class ListFile:
 
     subscribers: list[Subscriber] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # casefolded address → 1-based line
 
 
 def allowed_topics(config: Config, mailing_list: MailingList) -> list[str]:
@@ -36,14 +50,25 @@ def allowed_topics(config: Config, mailing_list: MailingList) -> list[str]:
 def read_list_file(config: Config, slug: str) -> ListFile:
     """Every subscriber of list `slug` from its file; a missing `subscribers:` key is an
     empty list (self-service only)."""
-    mailing_list = config.lists[slug]
-    result = ListFile()
-    path = mailing_list.subscribers
+    path = config.lists[slug].subscribers
     if path is None:
-        return result
+        return ListFile()
     label = display(path)
     try:
-        data = parse_yaml(read_utf8(path, label, ConfigError), label)
+        text = read_utf8(path, label, ConfigError)
+    except ConfigError as exc:
+        return ListFile(problems=[str(exc)])
+    return parse_list_text(config, slug, text, label)
+
+
+def parse_list_text(config: Config, slug: str, text: str, label: str) -> ListFile:
+    """The subscribers of list `slug` in `text` (its file's content, named `label`), with
+    every problem as a FILE:LINE line: the rules of `syndicate check`, also applied to an
+    edited file before it is written."""
+    mailing_list = config.lists[slug]
+    result = ListFile()
+    try:
+        data = parse_yaml(text, label)
     except ConfigError as exc:
         result.problems.append(str(exc))
         return result
@@ -60,7 +85,6 @@ def read_list_file(config: Config, slug: str) -> ListFile:
             f"{label}:{data.lc.key(key)[0] + 1}: {key}: unknown key "
             "(a list file holds only 'subscribers')"
         )
-    seen: dict[str, int] = {}
     allowed = allowed_topics(config, mailing_list)
     for number, entry in enumerate(entries):
         line = entries.lc.item(number)[0] + 1
@@ -70,7 +94,7 @@ def read_list_file(config: Config, slug: str) -> ListFile:
         except ValueError as exc:
             result.problems.append(f"{where}{exc}")
             continue
-        first = seen.setdefault(subscriber.address.casefold(), line)
+        first = result.lines.setdefault(subscriber.address.casefold(), line)
         if first != line:
             result.problems.append(
                 f"{where}: {subscriber.address} is already listed on line {first}"
@@ -120,3 +144,286 @@ def check_lists(config: Config) -> Iterator[str]:
     """Problems in every list file, for `syndicate check`."""
     for slug in config.lists:
         yield from read_list_file(config, slug).problems
+
+
+# --- The admins' commands: list, add, remove, import, export ------------------------------
+
+
+CONFIG_SOURCE = "config"
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A subscriber as `syndicate subscribers list` shows them."""
+
+    subscriber: Subscriber
+    source: str
+    status: str  # 'active', or the reason of a suppression
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "email": self.subscriber.address,
+            "name": self.subscriber.name,
+            "topics": list(self.subscriber.topics),
+            "source": self.source,
+            "status": self.status,
+        }
+
+
+def listing(conn: Connection, config: Config, slug: str) -> tuple[list[Listed], list[str]]:
+    """Every subscriber of the list's file with its status, and the file's problems."""
+    read = read_list_file(config, slug)
+    blocked = store_suppressions.of(conn, slug, (s.address for s in read.subscribers))
+    out = []
+    for subscriber in read.subscribers:
+        row = blocked.get(suppression_key(subscriber.address))
+        out.append(Listed(subscriber, CONFIG_SOURCE, row.reason if row else "active"))
+    return out, read.problems
+
+
+def list_path(config: Config, slug: str) -> Path:
+    """The list's file; a list without one is a mistake naming the key to set."""
+    path = config.lists[slug].subscribers
+    if path is None:
+        raise ListEditError(
+            f"list {slug!r} has no subscribers file; set lists.{slug}.subscribers in "
+            f"{display(config.path)} (for example lists/{slug}.yaml) and create that file "
+            "with 'subscribers: []'"
+        )
+    return path
+
+
+@dataclass
+class _Edit:
+    """A list file as read for editing: its text, and what the rules make of it."""
+
+    path: Path
+    label: str
+    bom: bytes
+    text: str
+    current: ListFile
+
+
+def _open(config: Config, slug: str) -> _Edit:
+    path = list_path(config, slug)
+    label = display(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ListEditError(f"{label}: file not found; create it with 'subscribers: []'") from None
+    except OSError as exc:
+        raise ListEditError(f"{label}: cannot read: {exc.strerror}") from None
+    try:
+        text = decode_utf8(raw)
+    except Utf8Error as exc:
+        raise ListEditError(f"{label}:{exc.line}: {exc}") from None
+    bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
+    return _Edit(path, label, bom, text, parse_list_text(config, slug, text, label))
+
+
+def _splice(edit: _Edit, change: Callable[[str, str], str]) -> str:
+    try:
+        return change(edit.text, edit.label)
+    except LayoutError as exc:
+        raise ListEditError(f"{edit.label}:{exc.line}: {exc}") from None
+    except ConfigError as exc:  # unparseable YAML
+        raise ListEditError(str(exc)) from None
+
+
+def _save(config: Config, slug: str, edit: _Edit, text: str, expected: list[Subscriber]) -> None:
+    """Validate the edited text with the rules of `syndicate check`, then replace the file
+    atomically; on any problem nothing is written."""
+    after = parse_list_text(config, slug, text, edit.label)
+    if after.problems:
+        raise ListEditError(
+            "nothing written; the file would have these problems (fix them first):\n"
+            + "\n".join(after.problems)
+        )
+    if after.subscribers != expected:  # the splice touched another entry: never write that
+        raise ListEditError(
+            f"{edit.label}: this edit cannot be made safely by line; nothing written; "
+            "edit the file by hand"
+        )
+    write_if_changed(edit.path, edit.bom + text.encode("utf-8"))
+
+
+def _refusal(config: Config, slug: str, edit: _Edit, subscriber: Subscriber) -> str | None:
+    """Why `subscriber` cannot join the file as it stands (None: it can)."""
+    line = edit.current.lines.get(subscriber.address.casefold())
+    if line is not None:
+        return f"{subscriber.address} is already listed in {edit.label}:{line}"
+    allowed = allowed_topics(config, config.lists[slug])
+    for topic in subscriber.topics:
+        if topic not in allowed:
+            return f"{topic!r} is not a topic of list {slug!r}; known: {', '.join(allowed)}"
+    return None
+
+
+def make_subscriber(address: str, name: str = "", topics: Iterable[str] = ()) -> Subscriber:
+    """A subscriber from what an admin typed; ValueError says what is wrong."""
+    return Subscriber(
+        normalise_address(address),
+        one_line(name),
+        tuple(dict.fromkeys(t.strip() for t in topics if t.strip())),
+    )
+
+
+def add(
+    config: Config,
+    store: Store,
+    slug: str,
+    subscriber: Subscriber,
+    *,
+    resubscribe: bool = False,
+) -> Suppression | None:
+    """Append `subscriber` to the list's file. A suppressed address is refused unless
+    `resubscribe`, which lifts the list's own suppression (returned, for the record) in the
+    transaction that commits only once the file is written. A suppression from every list
+    ('*', e.g. "leave every list" on the preferences page) is never lifted here."""
+    edit = _open(config, slug)
+    reason = _refusal(config, slug, edit, subscriber)
+    if reason:
+        raise ListEditError(reason)
+    text = _splice(edit, lambda text, label: append(text, label, [subscriber]))
+    with store.begin() as conn:
+        row = store_suppressions.of(conn, slug, [subscriber.address]).get(
+            suppression_key(subscriber.address)
+        )
+        if row is not None and row.list_slug == EVERY_LIST:
+            raise ListEditError(
+                f"{subscriber.address} is suppressed: {row.describe()}; --resubscribe lifts "
+                "only a suppression for this list, so they would still get nothing"
+            )
+        if row is not None and not resubscribe:
+            raise ListEditError(
+                f"{subscriber.address} is suppressed: {row.describe()}; add --resubscribe "
+                "only if they asked to be added back"
+            )
+        if row is not None:
+            store_suppressions.lift(conn, subscriber.address, slug)
+        _save(config, slug, edit, text, [*edit.current.subscribers, subscriber])
+    return row
+
+
+def remove(config: Config, slug: str, address: str) -> list[int]:
+    """Delete every entry of `address` (normalised, whatever the case) from the list's file;
+    the lines it was on. Suppressions are untouched."""
+    try:
+        wanted = normalise_address(address).casefold()
+    except ValueError as exc:
+        raise ListEditError(str(exc)) from None
+    edit = _open(config, slug)
+    data = parse_yaml(edit.text, edit.label)
+    entries = data.get("subscribers") if isinstance(data, CommentedMap) else None
+    numbers: list[int] = []
+    lines: list[int] = []
+    if isinstance(entries, CommentedSeq):
+        for number, entry in enumerate(entries):
+            value = entry.get("email") if isinstance(entry, dict) else entry
+            try:
+                found = isinstance(value, str) and normalise_address(value).casefold() == wanted
+            except ValueError:
+                found = False
+            if found:
+                numbers.append(number)
+                lines.append(entries.lc.item(number)[0] + 1)
+    if not numbers:
+        raise ListEditError(f"{address.strip()} is not listed in {edit.label}")
+    text = _splice(edit, lambda text, label: remove_entries(text, label, numbers))
+    expected = [s for s in edit.current.subscribers if s.address.casefold() != wanted]
+    _save(config, slug, edit, text, expected)
+    return lines
+
+
+@dataclass
+class ImportReport:
+    added: list[Subscriber] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # FILE.csv:LINE: reason
+
+    def summary(self) -> str:
+        return f"imported {len(self.added)}, rejected {len(self.rejected)}"
+
+
+CSV_FIELDS = ("email", "name", "topics")
+
+
+def import_csv(config: Config, store: Store, slug: str, csv_path: Path) -> ImportReport:
+    """Append every good row of a CSV (header email,name,topics; topics split on ';' or ',')
+    to the list's file; each bad row is reported as FILE.csv:LINE: reason. Suppressed
+    addresses are rejected (resubscribe them one by one with `subscribers add`)."""
+    label = display(csv_path)
+    text = read_utf8(csv_path, label, ListEditError)
+    edit = _open(config, slug)
+    report = ImportReport()
+    rows = list(_csv_rows(text, label))
+    with store.connect() as conn:
+        blocked = store_suppressions.of(conn, slug, (row[1] for row in rows if row[1]))
+    seen: dict[str, int] = {}
+    for line, email, name, topics in rows:
+        where = f"{label}:{line}"
+        if email is None:
+            report.rejected.append(
+                f"{where}: more cells than the header has; put a cell that holds commas "
+                'in double quotes ("trafficking,turkiye")'
+            )
+            continue
+        try:
+            subscriber = make_subscriber(email, name, re.split(r"[;,]", topics))
+        except ValueError as exc:
+            report.rejected.append(f"{where}: {exc}")
+            continue
+        reason = _refusal(config, slug, edit, subscriber)
+        first = seen.setdefault(subscriber.address.casefold(), line)
+        if reason is None and first != line:
+            reason = f"{subscriber.address} repeats line {first} of this file"
+        row = blocked.get(suppression_key(subscriber.address))
+        if reason is None and row is not None:
+            reason = (
+                f"{subscriber.address} is suppressed: {row.describe()}; "
+                "use `syndicate subscribers add --resubscribe` if they asked to be added back"
+            )
+        if reason:
+            report.rejected.append(f"{where}: {reason}")
+        else:
+            report.added.append(subscriber)
+    if report.added:
+        new = _splice(edit, lambda text, label: append(text, label, report.added))
+        _save(config, slug, edit, new, [*edit.current.subscribers, *report.added])
+    return report
+
+
+def _csv_rows(text: str, label: str) -> Iterator[tuple[int, str | None, str, str]]:
+    """(line, email, name, topics) of each non-empty row (email None: too many cells); a bad
+    header is a mistake."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [cell.strip().casefold() for cell in next(reader, [])]
+    if "email" not in header or any(h not in CSV_FIELDS for h in header):
+        raise ListEditError(
+            f"{label}:1: expected a header row of {','.join(CSV_FIELDS)} "
+            f"(email required), got {','.join(header) or 'nothing'}"
+        )
+    columns = {name: header.index(name) for name in CSV_FIELDS if name in header}
+    line = reader.line_num
+    for row in reader:
+        start, line = line + 1, reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+
+        def cell(name: str, row: list[str] = row) -> str:
+            index = columns.get(name)
+            return row[index] if index is not None and index < len(row) else ""
+
+        if len(row) > len(header):
+            yield start, None, "", ""
+            continue
+        yield start, cell("email"), cell("name"), cell("topics")
+
+
+def export_csv(subscribers: Iterable[Subscriber]) -> str:
+    """The subscribers as CSV with the header import reads; topics joined by ';'."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for s in subscribers:
+        writer.writerow([s.address, s.name, ";".join(s.topics)])
+    return out.getvalue()

@@ -4,6 +4,7 @@ lost by editing the config: the admins' files cannot undo a row here."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -42,14 +43,50 @@ def suppress(
     return insert_ignoring_conflict(conn, suppressions, row)
 
 
-def among(conn: Connection, list_slug: str, addresses: Iterable[str]) -> set[str]:
-    """Which of `addresses` (as keys) are suppressed for this list or every list."""
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A row that applies to an address on a list."""
+
+    address: str
+    list_slug: str  # the list, or EVERY_LIST
+    reason: str
+    source: str
+    created_at: datetime
+
+    def describe(self) -> str:
+        scope = "every list" if self.list_slug == EVERY_LIST else f"list {self.list_slug!r}"
+        return (
+            f"{self.reason} from {scope} on {self.created_at:%Y-%m-%d %H:%M} UTC "
+            f"(source: {self.source})"
+        )
+
+
+def of(conn: Connection, list_slug: str, addresses: Iterable[str]) -> dict[str, Suppression]:
+    """The suppression of each of `addresses` (by key) for this list or every list; the
+    list's own row wins over the '*' one."""
     keys = list({key(a) for a in addresses})
-    found: set[str] = set()
+    found: dict[str, Suppression] = {}
     for start in range(0, len(keys), 500):
-        query = sa.select(suppressions.c.address).where(
+        query = sa.select(suppressions).where(
             suppressions.c.address.in_(keys[start : start + 500]),
             suppressions.c.list_slug.in_([list_slug, EVERY_LIST]),
         )
-        found.update(conn.execute(query).scalars())
+        for row in conn.execute(query):
+            if row.address not in found or row.list_slug == list_slug:
+                found[row.address] = Suppression(
+                    row.address, row.list_slug, row.reason, row.source, row.created_at
+                )
     return found
+
+
+def among(conn: Connection, list_slug: str, addresses: Iterable[str]) -> set[str]:
+    """Which of `addresses` (as keys) are suppressed for this list or every list."""
+    return set(of(conn, list_slug, addresses))
+
+
+def lift(conn: Connection, address: str, list_slug: str) -> int:
+    """Delete the address's suppression for this one list (never the '*' row)."""
+    query = sa.delete(suppressions).where(
+        suppressions.c.address == key(address), suppressions.c.list_slug == list_slug
+    )
+    return int(conn.execute(query).rowcount)
