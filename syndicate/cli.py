@@ -24,6 +24,7 @@ from syndicate import scheduler, subscriptions, web
 from syndicate.config import IMMEDIATE, Config, load_config
 from syndicate.digest import outbox, preview, schedule, send
 from syndicate.digest.compile import Plan
+from syndicate.digest.render import check_templates
 from syndicate.errors import ConfigError, ContentError, SyndicateError
 from syndicate.files import display
 from syndicate.ingest.record import parse_when
@@ -127,7 +128,7 @@ def check(ctx: typer.Context) -> None:
     state = _state(ctx)
     config = state.config()
     rejected, warnings, count = ingest_service.check(config, state.now)
-    list_problems = list(check_lists(config))
+    list_problems = [*check_lists(config), *check_templates(config)]
     for problem in warnings:
         _err(f"warning: {problem}")
     for line in [*map(str, rejected), *list_problems]:

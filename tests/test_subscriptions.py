@@ -213,3 +213,26 @@ def test_the_sample_lists_are_valid() -> None:
     config = load_config(ROOT / "config" / "syndicate.yaml", environ={})
     for slug in config.lists:
         assert read_list_file(config, slug).problems == []
+
+
+def test_check_reports_a_list_template_that_does_not_exist(
+    project: Path, lists_config: Config
+) -> None:
+    config = project / "config" / "syndicate.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "    subscribers: lists/alerts.yaml\n",
+            "    subscribers: lists/alerts.yaml\n    template: monthly\n",
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "syndicate", "check"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "monthly.html.j2: not found (lists.alerts.template is 'monthly')" in result.stderr
+    assert "monthly.txt.j2: not found" in result.stderr

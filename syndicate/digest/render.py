@@ -62,6 +62,7 @@ from jinja2 import (
     Template,
     TemplateError,
     TemplateNotFound,
+    TemplateSyntaxError,
     pass_context,
     select_autoescape,
 )
@@ -72,6 +73,7 @@ from syndicate.addresses import Mailbox
 from syndicate.config import Config, Site
 from syndicate.digest.compile import Section
 from syndicate.errors import ConfigError
+from syndicate.files import display
 from syndicate.model import Kind, Release
 from syndicate.pages import KIND_LABELS, MONTHS
 from syndicate.text import SLUG
@@ -81,6 +83,7 @@ __all__ = [
     "Recipient",
     "Section",
     "Variant",
+    "check_templates",
     "render_variant",
     "signed_recipient",
 ]
@@ -602,3 +605,24 @@ def _variant(
             slots.append(item)
             pieces.append(b"")
     return Variant(list_slug, subject, tuple(pieces), tuple(slots), domain, timezone)
+
+
+def check_templates(config: Config, templates: Path = TEMPLATES) -> list[str]:
+    """For `syndicate check`: every list's templates exist and compile."""
+    problems = []
+    for slug, mailing_list in config.lists.items():
+        for suffix in ("html.j2", "txt.j2"):
+            name = f"{mailing_list.template}.{suffix}"
+            try:
+                _environment(templates).get_template(name)
+            except TemplateNotFound:
+                problems.append(
+                    f"{display(templates / name)}: not found "
+                    f"(lists.{slug}.template is {mailing_list.template!r})"
+                )
+            except TemplateSyntaxError as exc:
+                problems.append(
+                    f"{display(templates / name)}:{exc.lineno}: {exc.message} "
+                    f"(lists.{slug}.template)"
+                )
+    return problems
