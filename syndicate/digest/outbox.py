@@ -74,9 +74,13 @@ def create(
 ) -> Created:
     """The digest of list `slug` for `period` (a fire time), created if it does not exist.
     Two processes racing here create one digest: the row is unique on (list, key)."""
+    key = period.astimezone(UTC).isoformat()  # one key per instant, whatever its zone
+    with store.connect() as conn:  # the service asks at every poll: answer before compiling
+        existing = store_digests.find(conn, slug, key)
+    if existing is not None:
+        return Created(existing, False, compiler.Plan((), ()))
     start = since or window_start(config, store, slug, period)
     plan = current_plan(config, store, slug, start, period)
-    key = period.astimezone(UTC).isoformat()  # one key per instant, whatever its zone
     return _store(config, store, slug, key, period, start, plan, now)
 
 
