@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import write_release
+from tests.conftest import run_syndicate, write_release
 
 
 def run(
     project: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "syndicate", *args],
-        cwd=project,
-        env={**environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_syndicate(project, *args, env=env)
 
 
 def releases_in(project: Path) -> None:
@@ -190,7 +180,7 @@ def test_a_bad_now_is_a_usage_error(project: Path) -> None:
 def test_db_upgrade_reports_the_revision(project: Path) -> None:
     result = run(project, "db", "upgrade")
     assert result.returncode == 0
-    assert result.stdout.strip() == "database at revision 0002 (latest)"
+    assert result.stdout.strip() == "database at revision 0003 (latest)"
 
 
 def test_a_store_failure_is_one_line_and_exit_1(project: Path) -> None:

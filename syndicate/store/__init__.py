@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
-from syndicate.store.db import create_engine, migrate, translate_errors
+from syndicate.store.db import (
+    create_engine,
+    current_revision,
+    head_revision,
+    migrate,
+    translate_errors,
+)
 
 __all__ = ["Store"]
 
@@ -23,6 +30,23 @@ class Store:
         engine = create_engine(url)
         if upgrade:
             migrate(engine)
+        return cls(engine)
+
+    @classmethod
+    def open_existing(cls, url: str) -> Store | None:
+        """The store if it exists and is up to date, creating and changing nothing (for
+        read-only checks); None otherwise. StoreError when it cannot be reached."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and (
+            parsed.database in (None, "", ":memory:") or not Path(parsed.database).is_file()
+        ):
+            return None
+        engine = create_engine(url)
+        with translate_errors(engine):
+            current = current_revision(engine)
+        if current != head_revision():
+            engine.dispose()
+            return None
         return cls(engine)
 
     @contextmanager

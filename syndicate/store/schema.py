@@ -156,3 +156,64 @@ sent_releases = sa.Table(
         "digest_id", sa.Integer, sa.ForeignKey("digests.id", ondelete="CASCADE"), nullable=False
     ),
 )
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    # Self-service subscriptions, from the public subscribe form (double opt-in).
+    sa.Column("list_slug", sa.String(100), primary_key=True),
+    sa.Column("address", sa.String(320), primary_key=True),  # the suppression key (casefolded)
+    sa.Column("email", sa.String(320), nullable=False),  # as normalised, for the envelope
+    sa.Column("topics", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # pending | active
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("confirmed_at", UTCDateTime),
+)
+
+topic_choices = sa.Table(
+    "topic_choices",
+    metadata,
+    # A subscriber's own choice of topics (preferences page); wins over the list file's.
+    sa.Column("list_slug", sa.String(100), primary_key=True),
+    sa.Column("address", sa.String(320), primary_key=True),
+    sa.Column("topics", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+confirmation_sends = sa.Table(
+    "confirmation_sends",
+    metadata,
+    # When an address was last sent a confirmation (at most one an hour, whatever the list).
+    sa.Column("address", sa.String(320), primary_key=True),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+)
+
+resubscriptions = sa.Table(
+    "resubscriptions",
+    metadata,
+    # Every lifted suppression: who brought the address back, when, and what was lifted.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("address", sa.String(320), nullable=False, index=True),
+    sa.Column("list_slug", sa.String(100), nullable=False),
+    sa.Column("by", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    # The suppression lifted: its scope (this list, or '*'), reason, source and time.
+    sa.Column("scope", sa.String(100), nullable=False),
+    sa.Column("reason", sa.String(20), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("suppressed_at", UTCDateTime, nullable=False),
+)
+
+bounces = sa.Table(
+    "bounces",
+    metadata,
+    # Hard bounces: a 5xx to RCPT, or a DSN reporting a permanent failure.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("address", sa.String(320), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False),  # enhanced status (5.1.1) or reply code
+    sa.Column("diagnostic", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    # One row per report: a DSN fed twice is counted once.
+    sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

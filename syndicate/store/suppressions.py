@@ -83,10 +83,3 @@ def among(conn: Connection, list_slug: str, addresses: Iterable[str]) -> set[str
     """Which of `addresses` (as keys) are suppressed for this list or every list."""
     return set(of(conn, list_slug, addresses))
 
-
-def lift(conn: Connection, address: str, list_slug: str) -> int:
-    """Delete the address's suppression for this one list (never the '*' row)."""
-    query = sa.delete(suppressions).where(
-        suppressions.c.address == key(address), suppressions.c.list_slug == list_slug
-    )
-    return int(conn.execute(query).rowcount)

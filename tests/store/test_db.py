@@ -6,16 +6,19 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 from syndicate.errors import StoreError
 from syndicate.store import Store
 from syndicate.store.db import current_revision, head_revision, migrate
+from syndicate.store.schema import metadata
 
 
 def test_open_creates_the_folder_and_migrates_to_the_latest_revision(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/deep/folder/s.db"
     with Store.open(url) as store:
-        assert current_revision(store.engine) == head_revision() == "0002"
+        assert current_revision(store.engine) == head_revision() == "0003"
         tables = set(sa.inspect(store.engine).get_table_names())
     assert {"releases", "release_topics", "source_state", "alembic_version"} <= tables
 
@@ -23,7 +26,7 @@ def test_open_creates_the_folder_and_migrates_to_the_latest_revision(tmp_path: P
 def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
     with Store.open(f"sqlite:///{tmp_path}/s.db") as store:
         migrate(store.engine)
-        assert current_revision(store.engine) == head_revision() == "0002"
+        assert current_revision(store.engine) == head_revision() == "0003"
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -64,3 +67,21 @@ def test_upgrading_a_first_revision_database_keeps_its_releases(tmp_path: Path) 
         assert current_revision(store.engine) == head_revision()
         assert conn.execute(sa.text("SELECT title FROM releases")).scalar_one() == "R"
         assert conn.execute(sa.text("SELECT count(*) FROM digests")).scalar_one() == 0
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_uses(store: Store) -> None:
+    with store.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, metadata)
+    assert differences == []
+
+
+def test_open_existing_creates_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/none/s.db"
+    assert Store.open_existing(url) is None
+    assert not (tmp_path / "none").exists()
+    with Store.open(url):
+        pass
+    existing = Store.open_existing(url)
+    assert existing is not None
+    existing.close()
