@@ -466,7 +466,6 @@ def _head(
         _plain_address(reply_to.address, "mail.reply_to", ConfigError)
         lines.append(f"Reply-To: {_mailbox(len('Reply-To: '), reply_to.name, reply_to.address)}")
     list_id = _mailbox(len("List-Id: "), content.list_title, f"{content.list_slug}.{domain}")
-    mailto = quote(sender.address, safe="@+-._~!$'*")
     before_to = "".join(line + _CRLF for line in lines)
     return [
         f"{before_to}To: ".encode(),
@@ -477,7 +476,9 @@ def _head(
         "message-id",
         f"\r\nList-Id: {list_id}\r\nList-Unsubscribe: <".encode(),
         "unsubscribe",
-        f">,\r\n <mailto:{mailto}?subject=unsubscribe>\r\n"
+        # Only the one-click URL (RFC 8058): a mailto: here would promise a mailbox that
+        # nothing reads.
+        ">\r\n"
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
         "Precedence: bulk\r\n"
         "Auto-Submitted: auto-generated\r\n"
