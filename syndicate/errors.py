@@ -38,3 +38,9 @@ class ListEditError(SyndicateError, ValueError):
     """An edit of a list file was refused; nothing was written. A user mistake: exit 2."""
 
     exit_code = 2
+
+
+class InputError(SyndicateError, OSError):
+    """A file or folder named on the command line cannot be read. A user mistake: exit 2."""
+
+    exit_code = 2

@@ -66,6 +66,9 @@ class Result:
     status: Status
     reply: str  # the server's last reply ("550 5.1.1 No such user"), or what failed locally
     attempts: int  # transactions started for the message (0: refused before reaching the wire)
+    # The command whose 5xx failed the message: "MAIL", "RCPT" or "DATA"; "" otherwise. Only
+    # a refusal at RCPT is about the recipient's address (a hard bounce, see bounces.py).
+    stage: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +197,7 @@ def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
 class _Outcome:
     verdict: Verdict
     reply: str
+    stage: str = ""  # the command that got `reply`, when it was an SMTP error reply
 
 
 class _Session:
@@ -257,7 +261,7 @@ class _Session:
             stage = "DATA"
             response = await smtp.data(message.data)
         except aiosmtplib.SMTPResponseException as exc:
-            outcome = _Outcome(verdict(exc.code), _reply(exc))
+            outcome = _Outcome(verdict(exc.code), _reply(exc), stage)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             kind = (
                 "timeout"
@@ -573,10 +577,10 @@ class Mailer:
     ) -> None:
         """Attempt `message` until it is sent, failed or deferred; report it if attempted."""
 
-        async def report(status: Status, reply: str) -> None:
+        async def report(status: Status, reply: str, stage: str = "") -> None:
             run.counts[status] += 1
             log.debug("%s → %s: %s (%d attempts)", message.key, status, reply, attempts)
-            await on_result(Result(message.key, status, reply, attempts))
+            await on_result(Result(message.key, status, reply, attempts, stage))
 
         attempts = 0
         refused = refusal(message)
@@ -604,7 +608,7 @@ class Mailer:
                 outcome = await session.transact(message)
                 reply = outcome.reply
                 if outcome.verdict in ("sent", "failed"):
-                    await report(Status(outcome.verdict), reply)
+                    await report(Status(outcome.verdict), reply, outcome.stage)
                     return
                 if outcome.verdict == "fatal":
                     raise run.error(

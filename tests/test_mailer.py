@@ -217,6 +217,7 @@ def test_a_permanent_refusal_fails_that_recipient_only(server: SmtpServer) -> No
         Status.FAILED,
         "550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown",
         1,
+        "RCPT",
     )
     assert server.counts() == {"r1@example.com": 1, "r3@example.com": 1}
     assert server.sessions == 1
@@ -227,8 +228,18 @@ def test_a_5xx_to_mail_from_fails_that_message_and_the_run_goes_on(server: SmtpS
     summary, results = deliver(mailer(smtp(server)), messages(3))
 
     assert summary == Summary(sent=2, failed=1)
-    assert results[0] == Result("d0", Status.FAILED, "553 5.7.1 Sender address rejected", 1)
+    assert results[0] == Result("d0", Status.FAILED, "553 5.7.1 Sender address rejected", 1, "MAIL")
     assert server.counts() == {"r1@example.com": 1, "r2@example.com": 1}
+
+
+def test_a_5xx_to_the_data_is_failed_at_stage_data(server: SmtpServer) -> None:
+    server.refuse("DATA", "554 5.6.0 Message content rejected", addresses=["r1@example.com"])
+    summary, results = deliver(mailer(smtp(server)), messages(2))
+
+    assert summary == Summary(sent=1, failed=1)
+    failed = next(r for r in results if r.key == "d1")
+    assert (failed.status, failed.stage) == (Status.FAILED, "DATA")
+    assert next(r for r in results if r.key == "d0").stage == ""
 
 
 def test_a_connection_dropped_during_data_is_reopened_and_the_message_sent_once(

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from syndicate import bounces
 from syndicate.config import Config, MailingList
 from syndicate.digest import compile as compiler
 from syndicate.digest.render import DigestContent, Variant, render_variant, signed_recipient
@@ -151,7 +152,7 @@ async def deliver(
         try:
             await mailer.send(
                 _messages(config, store, digest, variants, secret, clock),
-                _recorder(store, clock, progress),
+                _recorder(store, clock, progress, config.mail.bounce_limit),
             )
         finally:
             with store.begin() as conn:  # claimed, never attempted: still to send
@@ -223,7 +224,10 @@ def _personalised(
 
 
 def _recorder(
-    store: Store, clock: Callable[[], datetime], progress: Callable[[], None] | None
+    store: Store,
+    clock: Callable[[], datetime],
+    progress: Callable[[], None] | None,
+    bounce_limit: int,
 ) -> OnResult:
     async def record(result: Result) -> None:
         with store.begin() as conn:
@@ -235,6 +239,8 @@ def _recorder(
                 result.attempts,
                 clock(),
             )
+            if result.status is Status.FAILED and result.stage == "RCPT":  # a hard bounce?
+                bounces.record_refusal(conn, int(result.key), result.reply, bounce_limit, clock())
         if progress is not None:
             progress()
 

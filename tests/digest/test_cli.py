@@ -108,7 +108,8 @@ def test_send_delivers_once_and_reports(site: Path, server: SmtpServer) -> None:
 def test_a_failed_delivery_exits_1_and_retry_failed_sends_it(
     site: Path, server: SmtpServer
 ) -> None:
-    server.reject("desk@example.com", "550 5.1.1 Mailbox full for good")
+    # A policy refusal, not a bad address: no hard bounce, so the address is not suppressed.
+    server.reject("desk@example.com", "554 5.7.1 Client host blocked")
     result = syndicate(site, "digest", "send", "weekly")
     assert result.returncode == 1
     assert result.stdout.strip().endswith("sent 1, failed 1, pending 0")
