@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,10 +16,11 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
+from syndicate import bounces as bounce_service
 from syndicate import build as build_service
 from syndicate import ingest as ingest_service
 from syndicate import mailcatcher as catcher
-from syndicate import scheduler, subscriptions, web
+from syndicate import maillinks, scheduler, subscriptions, web
 from syndicate.config import IMMEDIATE, Config, load_config
 from syndicate.digest import outbox, preview, schedule, send
 from syndicate.digest.compile import Plan
@@ -28,7 +28,6 @@ from syndicate.digest.render import check_templates
 from syndicate.errors import ConfigError, ContentError, SyndicateError
 from syndicate.files import display
 from syndicate.ingest.record import parse_when
-from syndicate.maillinks import MailLinks
 from syndicate.model import Release
 from syndicate.output import topic_heading
 from syndicate.store import Store
@@ -37,7 +36,7 @@ from syndicate.store import releases as store_releases
 from syndicate.store.db import current_revision, migrate
 from syndicate.store.digests import Digest
 from syndicate.store.digests import State as DeliveryState
-from syndicate.subscriptions import check_lists
+from syndicate.subscriptions import check_lists, suppressed_entries
 
 app = typer.Typer(
     name="syndicate",
@@ -129,7 +128,7 @@ def check(ctx: typer.Context) -> None:
     config = state.config()
     rejected, warnings, count = ingest_service.check(config, state.now)
     list_problems = [*check_lists(config), *check_templates(config)]
-    for problem in warnings:
+    for problem in [*warnings, *_suppressed_entries(config)]:
         _err(f"warning: {problem}")
     for line in [*map(str, rejected), *list_problems]:
         _err(line)
@@ -139,6 +138,18 @@ def check(ctx: typer.Context) -> None:
         f"{config.path}: ok ({len(config.topics)} topics, {len(config.sources)} sources, "
         f"{len(config.lists)} lists, {count} releases read)"
     )
+
+
+def _suppressed_entries(config: Config) -> list[str]:
+    """List-file entries whose address gets no mail, when the store already exists."""
+    try:
+        store = Store.open_existing(config.database.url)
+    except SyndicateError as exc:
+        return [f"suppressions not checked: {exc}"]
+    if store is None:
+        return []
+    with store, store.connect() as conn:
+        return list(suppressed_entries(conn, config))
 
 
 @app.command()
@@ -321,7 +332,7 @@ def serve(
             host=host or config.web.host,
             port=port or config.web.port,
             max_age=config.web.max_age,
-            routes=MailLinks(lambda: config, store, _clock(state)).routes(),
+            routes=maillinks.routes(lambda: config, store, _clock(state)),
         )
 
 
@@ -423,7 +434,9 @@ def digest_preview(
         plan = outbox.current_plan(config, store, slug, start, state.now)
         _print_plan(config, slug, start, state.now, plan)
         if html or eml:
-            message = preview.message(config, slug, plan, state.now, subscriber)
+            with store.connect() as conn:
+                person = preview.subscriber(conn, config, slug, subscriber) if subscriber else None
+            message = preview.message(config, slug, plan, state.now, person)
             if html:
                 html.write_bytes(message.html)
                 typer.echo(f"wrote {display(html)}")
@@ -600,7 +613,7 @@ def subscribers_list(
         s = entry.subscriber
         topics = ", ".join(s.topics) or "all topics"
         name = f"  {s.name}" if s.name else ""
-        typer.echo(f"{s.address:<{width}}  {entry.status:<12}  {entry.source:<6}  {topics}{name}")
+        typer.echo(f"{s.address:<{width}}  {entry.status:<12}  {entry.source:<12}  {topics}{name}")
     if not listed:
         _err(f"no subscribers in list {slug!r}")
 
@@ -637,22 +650,15 @@ def subscribers_add(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="EMAIL") from None
     with _store(config) as store:
-        lifted = subscriptions.add(config, store, slug, subscriber, resubscribe=resubscribe)
+        lifted = subscriptions.add(
+            config, store, slug, subscriber, now=state.now, by=_who(), resubscribe=resubscribe
+        )
     path = display(subscriptions.list_path(config, slug))
     typer.echo(f"added {subscriber.address} to {path}")
-    if lifted is not None:
-        who = _who()
+    for record in lifted:
         typer.echo(
-            f"resubscribed {subscriber.address} to {slug} by {who} at "
-            f"{state.now:%Y-%m-%d %H:%M:%S} UTC; lifted: {lifted.describe()}"
-        )
-        logging.getLogger("syndicate.subscriptions").warning(
-            "resubscribed %s to %s by %s at %s; lifted: %s",
-            subscriber.address,
-            slug,
-            who,
-            state.now.isoformat(),
-            lifted.describe(),
+            f"resubscribed {record.address} to {slug} by {record.by} at "
+            f"{record.at:%Y-%m-%d %H:%M:%S} UTC; lifted: {record.lifted.describe()}"
         )
 
 
@@ -714,6 +720,46 @@ def subscribers_export(
     else:
         for s in read.subscribers:
             typer.echo(s.address)
+
+
+bounces_app = typer.Typer(no_args_is_help=True, help="Hard bounces reported by mail servers.")
+app.add_typer(bounces_app, name="bounces")
+
+
+@bounces_app.command("process")
+def bounces_process(
+    ctx: typer.Context,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="An .eml file, a Maildir (cur/ and new/), or a folder of .eml files.",
+            show_default=False,
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Record the hard bounces that delivery status notifications (DSNs) report; suppress
+    an address from every list once it has mail.bounce_limit of them."""
+    state = _state(ctx)
+    config = state.config()
+    with _store(config) as store:
+        report = bounce_service.process(store, path, limit=config.mail.bounce_limit, now=state.now)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    for message in report.messages:
+        for counted in message.counted:
+            f = counted.failure
+            what = "recorded" if counted.new else "already known"
+            if counted.suppressed:
+                what += ", suppressed from every list"
+            typer.echo(f"{message.file}: bounce {f.address} ({f.status}) {what}")
+        if message.skipped is not None:
+            typer.echo(f"{message.file}: skipped: {message.skipped}")
+            continue
+        for f in message.not_counted:
+            typer.echo(f"{message.file}: not counted {f.address}: {f.excuse}")
+    typer.echo(report.summary())
 
 
 def main(argv: list[str] | None = None) -> None:

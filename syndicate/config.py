@@ -266,6 +266,8 @@ class Mail(_Section):
     reply_to: MailboxText | None = None
     secret: SecretStr | None = None
     old_secrets: list[SecretStr] = Field(default_factory=list)
+    # Hard bounces (5xx to RCPT, or failed DSNs) after which an address gets no more mail.
+    bounce_limit: int = Field(default=1, ge=1)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -298,6 +300,7 @@ class MailingList(_Section):
     subject: str = "{{ list.title }}: {{ releases|length }} new releases"
     send_empty: bool = False
     misfire_grace: Seconds = 6 * 3600
+    self_service: bool = True  # offered on the public subscribe form
 
     _subscribers = field_validator("subscribers")(_relative_to_config)
 

@@ -16,7 +16,7 @@ from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import DictLoader, Environment, StrictUndefined, pass_context, select_autoescape
@@ -102,6 +102,7 @@ def documents(snapshot: Snapshot) -> Iterator[Document]:
     def page(path: str, template: str, **inputs: Any) -> Document:
         return _document(keys, urls.file_for(path), template, path, site=site, **inputs)
 
+    offered = {t for lst in config.lists.values() if lst.self_service for t in lst.topics}
     cards = [TopicCard(t, len(members[t.slug])) for t in topics]
     yield page(urls.INDEX, "index.html", topics=cards, latest=list(snapshot.releases[:LATEST]))
     for topic in topics:
@@ -114,6 +115,7 @@ def documents(snapshot: Snapshot) -> Iterator[Document]:
             topic=topic,
             releases=releases,
             languages=languages,
+            subscribe=_subscribe_url(config.site.base_url, topic.slug, offered),
         )
     for release in snapshot.releases:
         yield page(
@@ -127,6 +129,16 @@ def documents(snapshot: Snapshot) -> Iterator[Document]:
     yield page(urls.SITEMAP, "sitemap.xml", entries=_sitemap(topics, members))
     yield page(urls.NOT_FOUND, "404.html", all_topic=topics[0], absolute_links=True)
     yield _stylesheet()
+
+
+def _subscribe_url(base_url: str, slug: str, offered: set[str]) -> str:
+    """The email subscribe form (served by the web app at the base URL), with this topic
+    ticked; "" when no list carries the topic."""
+    if slug == urls.ALL:
+        return f"{base_url}/subscribe" if offered else ""
+    if slug in offered or urls.ALL in offered:
+        return f"{base_url}/subscribe?topic={quote(slug)}"
+    return ""
 
 
 def _site(config: Config) -> SiteView:

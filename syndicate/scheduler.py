@@ -18,12 +18,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syndicate import service
+from syndicate import maillinks, service
 from syndicate.build import build
 from syndicate.config import IMMEDIATE, load_config
 from syndicate.digest import schedule
 from syndicate.mailer import Mailer
-from syndicate.maillinks import MailLinks
 from syndicate.store import Store
 from syndicate.web import create_app
 
@@ -78,7 +77,7 @@ class Runner:
                 create_app(
                     self.config.site.output_dir,
                     max_age=self.config.web.max_age,
-                    routes=MailLinks(lambda: self.config, self.store, self.clock).routes(),
+                    routes=maillinks.routes(lambda: self.config, self.store, self.clock),
                 ),
                 host=self.host,
                 port=self.port,

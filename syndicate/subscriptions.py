@@ -1,6 +1,7 @@
-"""Who is subscribed to what. For now: the admins' list files (config/lists/*.yaml), read
-with FILE:LINE errors and edited by the `syndicate subscribers` commands, with the
-suppression table deciding who is active; self-service subscriptions join them later."""
+"""Who is subscribed to what: the admins' list files (config/lists/*.yaml), read with
+FILE:LINE errors and edited by the `syndicate subscribers` commands, joined by the confirmed
+self-service subscriptions in the store; each subscriber's own topic choice wins, and the
+suppression table has the last word."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,11 @@ from syndicate.listfile import LayoutError, append
 from syndicate.listfile import remove as remove_entries
 from syndicate.model import Subscriber
 from syndicate.store import Store
+from syndicate.store import subscriptions as store_subscriptions
 from syndicate.store import suppressions as store_suppressions
-from syndicate.store.suppressions import EVERY_LIST, Suppression
+from syndicate.store.subscriptions import Resubscription
+from syndicate.store.subscriptions import State as SubscriptionState
+from syndicate.store.suppressions import EVERY_LIST, Reason
 from syndicate.store.suppressions import key as suppression_key
 from syndicate.text import one_line
 from syndicate.yamlfile import parse_yaml
@@ -146,10 +151,46 @@ def check_lists(config: Config) -> Iterator[str]:
         yield from read_list_file(config, slug).problems
 
 
+def suppressed_entries(conn: Connection, config: Config) -> Iterator[str]:
+    """FILE:LINE notes for `syndicate check`: entries still listed whose address gets
+    nothing (not an error: the suppression wins, and it is never lost by editing the file)."""
+    for slug, mailing_list in config.lists.items():
+        read = read_list_file(config, slug)
+        if mailing_list.subscribers is None or not read.subscribers:
+            continue
+        label = display(mailing_list.subscribers)
+        blocked = store_suppressions.of(conn, slug, (s.address for s in read.subscribers))
+        for subscriber in read.subscribers:
+            row = blocked.get(suppression_key(subscriber.address))
+            if row is not None:
+                line = read.lines[subscriber.address.casefold()]
+                yield f"{label}:{line}: {subscriber.address} gets no mail: {row.describe()}"
+
+
+def recipients(conn: Connection, config: Config, slug: str) -> list[Subscriber]:
+    """Everyone the list goes to before suppressions: the list file's subscribers, then the
+    confirmed self-service ones not in the file, each with their own topic choice if they
+    made one. A broken list file stops the digest: it never half-sends."""
+    read = read_list_file(config, slug)
+    if read.problems:
+        raise ConfigError("\n".join(read.problems))
+    people = list(read.subscribers)
+    for row in store_subscriptions.of_list(conn, slug):
+        if row.state is SubscriptionState.ACTIVE and row.email.casefold() not in read.lines:
+            people.append(Subscriber(row.email, "", row.topics))
+    choices = store_subscriptions.topic_choices_of(conn, slug)
+    return [
+        Subscriber(p.address, p.name, choices.get(suppression_key(p.address), p.topics))
+        for p in people
+    ]
+
+
 # --- The admins' commands: list, add, remove, import, export ------------------------------
 
 
 CONFIG_SOURCE = "config"
+OWN_WISHES = (Reason.UNSUBSCRIBED, Reason.COMPLAINED)  # suppressions only the reader may undo
+SELF_SERVICE_SOURCE = "self-service"
 
 
 @dataclass(frozen=True)
@@ -158,7 +199,7 @@ class Listed:
 
     subscriber: Subscriber
     source: str
-    status: str  # 'active', or the reason of a suppression
+    status: str  # 'active', 'pending' (not confirmed), or the reason of a suppression
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,13 +212,22 @@ class Listed:
 
 
 def listing(conn: Connection, config: Config, slug: str) -> tuple[list[Listed], list[str]]:
-    """Every subscriber of the list's file with its status, and the file's problems."""
+    """Every subscriber of the list, from its file and from self-service, with their status
+    and their topics as digests use them; and the file's problems."""
     read = read_list_file(config, slug)
-    blocked = store_suppressions.of(conn, slug, (s.address for s in read.subscribers))
+    found = [(s, CONFIG_SOURCE, "active") for s in read.subscribers]
+    for own in store_subscriptions.of_list(conn, slug):
+        if own.email.casefold() not in read.lines:
+            found.append((Subscriber(own.email, "", own.topics), SELF_SERVICE_SOURCE, own.state))
+    blocked = store_suppressions.of(conn, slug, (s.address for s, _, _ in found))
+    choices = store_subscriptions.topic_choices_of(conn, slug)
     out = []
-    for subscriber in read.subscribers:
-        row = blocked.get(suppression_key(subscriber.address))
-        out.append(Listed(subscriber, CONFIG_SOURCE, row.reason if row else "active"))
+    for subscriber, source, status in found:
+        address = suppression_key(subscriber.address)
+        row = blocked.get(address)
+        topics = choices.get(address, subscriber.topics)
+        chosen = Subscriber(subscriber.address, subscriber.name, topics)
+        out.append(Listed(chosen, source, row.reason if row and status == "active" else status))
     return out, read.problems
 
 
@@ -274,35 +324,42 @@ def add(
     slug: str,
     subscriber: Subscriber,
     *,
+    now: datetime,
+    by: str,
     resubscribe: bool = False,
-) -> Suppression | None:
+) -> list[Resubscription]:
     """Append `subscriber` to the list's file. A suppressed address is refused unless
-    `resubscribe`, which lifts the list's own suppression (returned, for the record) in the
-    transaction that commits only once the file is written. A suppression from every list
-    ('*', e.g. "leave every list" on the preferences page) is never lifted here."""
+    `resubscribe`, which lifts the list's own suppression and records who (`by`) and when
+    (returned), in the transaction that commits only once the file is written. A
+    suppression from every list ('*', e.g. "leave every list" on the preferences page) is
+    lifted here when it was their own wish (unsubscribed, complained): only their own
+    confirmation can narrow it; one for a bounce is narrowed to the other lists."""
     edit = _open(config, slug)
     reason = _refusal(config, slug, edit, subscriber)
     if reason:
         raise ListEditError(reason)
     text = _splice(edit, lambda text, label: append(text, label, [subscriber]))
     with store.begin() as conn:
-        row = store_suppressions.of(conn, slug, [subscriber.address]).get(
-            suppression_key(subscriber.address)
-        )
-        if row is not None and row.list_slug == EVERY_LIST:
+        address = suppression_key(subscriber.address)
+        row = store_suppressions.of(conn, slug, [address]).get(address)
+        everywhere = store_suppressions.of(conn, EVERY_LIST, [address]).get(address)
+        if everywhere is not None and everywhere.reason in OWN_WISHES:
             raise ListEditError(
-                f"{subscriber.address} is suppressed: {row.describe()}; --resubscribe lifts "
-                "only a suppression for this list, so they would still get nothing"
+                f"{subscriber.address} is suppressed: {everywhere.describe()}; that was their "
+                "own wish for every list, so only they can undo it, by subscribing on the site"
             )
         if row is not None and not resubscribe:
             raise ListEditError(
                 f"{subscriber.address} is suppressed: {row.describe()}; add --resubscribe "
                 "only if they asked to be added back"
             )
-        if row is not None:
-            store_suppressions.lift(conn, subscriber.address, slug)
+        lifted = (
+            store_subscriptions.lift(conn, address, slug, config.lists, before=now, by=by, now=now)
+            if row is not None
+            else []
+        )
         _save(config, slug, edit, text, [*edit.current.subscribers, subscriber])
-    return row
+    return lifted
 
 
 def remove(config: Config, slug: str, address: str) -> list[int]:

@@ -1,4 +1,5 @@
-"""Signed, expiring tokens for the confirm, unsubscribe and manage links in emails.
+"""Signed, expiring tokens for the confirm, unsubscribe and manage links in emails, and for
+the subscribe form's CSRF token.
 
 A token is one URL-safe base64 string (no padding) of
 
@@ -30,13 +31,14 @@ from typing import Literal
 
 from syndicate.errors import SyndicateError
 
-Purpose = Literal["confirm", "unsubscribe", "manage"]
+Purpose = Literal["confirm", "unsubscribe", "manage", "form"]
 Reason = Literal["malformed", "signature", "purpose", "expired"]
 
-PURPOSES: dict[str, bytes] = {"confirm": b"c", "unsubscribe": b"u", "manage": b"m"}
+# "form" signs the subscribe form's CSRF token: its "address" is a random nonce.
+PURPOSES: dict[str, bytes] = {"confirm": b"c", "unsubscribe": b"u", "manage": b"m", "form": b"f"}
 _NAMES = {code: name for name, code in PURPOSES.items()}
 _VERSION = 1
-_CONTEXT = b"syndicate.tokens.v1\0"  # the same secret may sign other things (CSRF) one day
+_CONTEXT = b"syndicate.tokens.v1\0"  # the same secret may sign other things one day
 _TIME = 5  # bytes: seconds up to the year 36812
 _HEADER = 2 + 2 * _TIME + 1
 _TAG = 16

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 from syndicate.config import Config, load_config
 from syndicate.ingest.items import Site
 from syndicate.store import Store
+from tests.smtpserver import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -109,3 +112,30 @@ def write_release(folder: Path, name: str, front: str, body: str = "Body text.")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"---\n{textwrap.dedent(front).strip()}\n---\n{body}\n", encoding="utf-8")
     return path
+
+
+def outside_environ() -> dict[str, str]:
+    """This process's environment without SYNDICATE_* settings, as an admin's shell has it."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+
+
+def run_syndicate(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`syndicate ARGS…` as an admin runs it: a subprocess in the project folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "syndicate", *args],
+        cwd=project,
+        env={**outside_environ(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 that keeps what it accepts (tests/smtpserver.py)."""
+    with SmtpServer() as server:
+        yield server

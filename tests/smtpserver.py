@@ -36,6 +36,8 @@ import threading
 from collections import Counter
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -380,6 +382,15 @@ class SmtpServer:
     def messages_for(self, address: str) -> list[bytes]:
         """Every message accepted for `address`, in order."""
         return [m.data for m in self.received if address in m.recipients]
+
+    def emails_for(self, address: str) -> list[EmailMessage]:
+        """The same, parsed."""
+        out = []
+        for data in self.messages_for(address):
+            parsed = message_from_bytes(data, policy=policy.default)
+            assert isinstance(parsed, EmailMessage)
+            out.append(parsed)
+        return out
 
     def counts(self) -> Counter[str]:
         """Messages accepted per recipient address."""

@@ -20,7 +20,7 @@ from syndicate.ingest import ingest
 from syndicate.model import Attachment, Kind, Release
 from syndicate.output import Document, Snapshot, snapshot
 from syndicate.store import Store
-from tests.conftest import NOW, ROOT, WriteConfig, write_release
+from tests.conftest import BASE_CONFIG, NOW, ROOT, WriteConfig, write_release
 
 BASE = "https://press.example.org/news"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -666,3 +666,27 @@ def test_the_sample_config_and_content_build_a_consistent_site(store: Store) -> 
     assert len(releases) == len(list((ROOT / "content" / "releases").glob("*.md")))
     outlines = xml(site[urls.OPML]).findall("body/outline")
     assert len(outlines) == 1 + len(config.topics)
+
+
+def test_topic_pages_link_the_subscribe_form_when_a_list_carries_the_topic(
+    project: Path, write_config: WriteConfig
+) -> None:
+    (project / "config" / "lists").mkdir()
+    config = write_config(
+        BASE_CONFIG
+        + "lists:\n  weekly: {title: Weekly, schedule: '0 8 * * mon', topics: [trafficking]}\n"
+    )
+    rendered = render(sample(config))
+
+    def subscribe_links(slug: str) -> list[str]:
+        page = html(rendered[urls.file_for(urls.topic_page(slug))])
+        return [str(a.get("href")) for a in page.xpath("//p[@class='subscribe']/a")]
+
+    assert subscribe_links("trafficking") == [f"{BASE}/subscribe?topic=trafficking"]
+    assert subscribe_links("all") == [f"{BASE}/subscribe"]
+    assert subscribe_links("opinion") == []
+
+
+def test_no_subscribe_link_without_lists(config: Config) -> None:
+    page = html(render(sample(config))[urls.file_for(urls.topic_page("trafficking"))])
+    assert page.xpath("//p[@class='subscribe']") == []

@@ -10,22 +10,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import BASE_CONFIG, write_release
 from tests.smtpserver import SmtpServer
 from tests.webserver import free_port
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
 
 
 def start(project: Path, port: int) -> subprocess.Popen[str]:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import getpass
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from syndicate.config import Config
 from syndicate.store import Store
+from syndicate.store import subscriptions as store_subscriptions
 from syndicate.store import suppressions as store_suppressions
 from syndicate.store.suppressions import EVERY_LIST, Reason
-from tests.conftest import BASE_CONFIG, NOW, WriteConfig
+from tests.conftest import BASE_CONFIG, NOW, WriteConfig, run_syndicate
 
 LISTS = """\
 lists:
@@ -60,16 +60,7 @@ def weekly(project: Path) -> str:
 
 
 def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "syndicate", "subscribers", *args],
-        cwd=project,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_syndicate(project, "subscribers", *args)
 
 
 def suppress(config: Config, address: str, slug: str, reason: Reason) -> None:
@@ -302,3 +293,71 @@ def test_an_exported_csv_imports_into_another_list(project: Path, lists: Config)
     assert result.returncode == 1
     assert result.stderr.startswith("out.csv:2: 'turkiye' is not a topic of list 'alerts'")
     assert run(project, "export", "alerts").stdout == "reporter@example.org\nwire@agency.example\n"
+
+
+def test_list_shows_self_service_subscribers_and_their_own_topic_choices(
+    project: Path, lists: Config
+) -> None:
+    with Store.open(lists.database.url) as store, store.begin() as conn:
+        store_subscriptions.request(conn, "weekly", "new@example.net", ["turkiye"], NOW)
+        store_subscriptions.request(conn, "weekly", "Sure@example.net", [], NOW)
+        store_subscriptions.activate(conn, "weekly", "sure@example.net", NOW)
+        store_subscriptions.choose_topics(conn, "weekly", "reporter@example.org", ["opinion"], NOW)
+    result = run(project, "list", "weekly", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["email"]: row for row in json.loads(result.stdout)}
+    assert rows["new@example.net"] == {
+        "email": "new@example.net",
+        "name": "",
+        "topics": ["turkiye"],
+        "source": "self-service",
+        "status": "pending",
+    }
+    assert (rows["Sure@example.net"]["source"], rows["Sure@example.net"]["status"]) == (
+        "self-service",
+        "active",
+    )
+    assert rows["reporter@example.org"]["topics"] == ["opinion"]
+    assert rows["reporter@example.org"]["source"] == "config"
+    text = run(project, "list", "weekly").stdout
+    assert "new@example.net" in text and "pending" in text
+
+
+def test_a_resubscription_is_recorded_in_the_store(project: Path, lists: Config) -> None:
+    suppress(lists, "gone@example.org", "weekly", Reason.UNSUBSCRIBED)
+    assert run(project, "add", "weekly", "gone@example.org", "--resubscribe").returncode == 0
+    with Store.open(lists.database.url) as store, store.connect() as conn:
+        [record] = store_subscriptions.history(conn, "gone@example.org")
+    assert record.list_slug == "weekly"
+    assert record.by == getpass.getuser()
+    assert (record.lifted.reason, record.lifted.source) == ("unsubscribed", "test")
+    assert record.lifted.created_at == NOW
+
+
+def test_check_warns_of_listed_addresses_that_get_no_mail(project: Path, lists: Config) -> None:
+    suppress(lists, "reporter@example.org", "weekly", Reason.UNSUBSCRIBED)
+    suppress(lists, "wire@agency.example", EVERY_LIST, Reason.BOUNCED)
+    result = run_syndicate(project, "check")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "gets no mail" in line]
+    assert warnings == [
+        "warning: config/lists/weekly.yaml:7: reporter@example.org gets no mail: unsubscribed "
+        "from list 'weekly' on 2026-11-26 09:00 UTC (source: test)",
+        "warning: config/lists/weekly.yaml:10: wire@agency.example gets no mail: bounced from "
+        "every list on 2026-11-26 09:00 UTC (source: test)",
+    ]
+
+
+def test_resubscribe_after_a_bounce_from_every_list_brings_back_only_this_list(
+    project: Path, lists: Config
+) -> None:
+    suppress(lists, "fixed@example.org", EVERY_LIST, Reason.BOUNCED)
+    assert run(project, "add", "weekly", "fixed@example.org").returncode == 2
+    result = run(project, "add", "weekly", "fixed@example.org", "--resubscribe")
+    assert result.returncode == 0, result.stderr
+    assert "lifted: bounced from every list" in result.stdout
+    assert suppressed(lists, "fixed@example.org") == set()
+    with Store.open(lists.database.url) as store, store.connect() as conn:
+        assert store_suppressions.among(conn, "alerts", ["fixed@example.org"]) == {
+            "fixed@example.org"
+        }

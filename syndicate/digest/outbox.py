@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 from syndicate.config import IMMEDIATE, Config
 from syndicate.digest import compile as compiler
 from syndicate.digest import schedule
-from syndicate.errors import ConfigError
 from syndicate.model import Subscriber
 from syndicate.store import Store
 from syndicate.store import digests as store_digests
 from syndicate.store import releases as store_releases
 from syndicate.store import suppressions as store_suppressions
 from syndicate.store.digests import Digest
-from syndicate.subscriptions import read_list_file
+from syndicate.subscriptions import recipients
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +25,6 @@ class Created:
     digest: Digest | None
     new: bool
     plan: compiler.Plan
-
-
-def recipients(config: Config, slug: str) -> list[Subscriber]:
-    """The list's recipients now; a broken list file stops the digest, it never half-sends."""
-    read = read_list_file(config, slug)
-    if read.problems:
-        raise ConfigError("\n".join(read.problems))
-    return read.subscribers
 
 
 def current_plan(
@@ -134,8 +125,8 @@ def _store(
             store_digests.advance_watermark(conn, slug, period)
         return Created(None, False, plan)
     mailing_list = config.lists[slug]
-    listed = recipients(config, slug)
     with store.connect() as conn:
+        listed = recipients(conn, config, slug)
         blocked = store_suppressions.among(conn, slug, (p.address for p in listed))
 
     def wanted(person: Subscriber) -> bool:

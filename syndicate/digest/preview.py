@@ -8,12 +8,14 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+from sqlalchemy.engine import Connection
+
 from syndicate.config import Config
 from syndicate.digest import compile as compiler
-from syndicate.digest.outbox import recipients
 from syndicate.digest.render import DigestContent, render_variant, signed_recipient
 from syndicate.errors import SyndicateError
 from syndicate.model import Subscriber
+from syndicate.subscriptions import recipients
 
 PREVIEW_SECRET = "preview: these links are not valid"  # noqa: S105 - deliberately useless
 
@@ -25,12 +27,12 @@ class PreviewMessage:
 
 
 def message(
-    config: Config, slug: str, plan: compiler.Plan, now: datetime, address: str | None = None
+    config: Config, slug: str, plan: compiler.Plan, now: datetime, person: Subscriber | None = None
 ) -> PreviewMessage:
-    """The copy `address` (a subscriber of the list) would get; the list's full copy
-    when no address is given."""
+    """The copy `person` (found by `subscriber`) would get; the list's full copy when no one
+    is given."""
     mailing_list = config.lists[slug]
-    person = _subscriber(config, slug, address) if address else Subscriber("preview@example.org")
+    person = person or Subscriber("preview@example.org")
     topics = compiler.selection(config, mailing_list, person.topics)
     sections, corrections = compiler.for_recipient(config, mailing_list, plan, topics)
     variant = render_variant(
@@ -50,9 +52,10 @@ def message(
     return PreviewMessage(eml, html)
 
 
-def _subscriber(config: Config, slug: str, address: str) -> Subscriber:
+def subscriber(conn: Connection, config: Config, slug: str, address: str) -> Subscriber:
+    """The list's subscriber with this address, with the topics their digest would have."""
     wanted = address.strip().casefold()
-    for person in recipients(config, slug):
+    for person in recipients(conn, config, slug):
         if person.address.casefold() == wanted:
             return person
     raise SyndicateError(f"{address} is not a subscriber of list {slug}")

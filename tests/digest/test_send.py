@@ -11,7 +11,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -35,12 +34,6 @@ MONDAY = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 
 def clock() -> datetime:
     return MONDAY + timedelta(minutes=1)
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
 
 
 def setup(
