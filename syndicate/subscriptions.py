@@ -18,6 +18,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from sqlalchemy.engine import Connection
 
+from syndicate import liststream
 from syndicate.addresses import normalise_address
 from syndicate.config import Config, MailingList
 from syndicate.errors import ConfigError, ListEditError
@@ -167,22 +168,42 @@ def suppressed_entries(conn: Connection, config: Config) -> Iterator[str]:
                 yield f"{label}:{line}: {subscriber.address} gets no mail: {row.describe()}"
 
 
-def recipients(conn: Connection, config: Config, slug: str) -> list[Subscriber]:
-    """Everyone the list goes to before suppressions: the list file's subscribers, then the
-    confirmed self-service ones not in the file, each with their own topic choice if they
-    made one. A broken list file stops the digest: it never half-sends."""
+def recipients(conn: Connection, config: Config, slug: str) -> Iterator[Subscriber]:
+    """Everyone the list goes to before suppressions, one at a time (a list may have
+    hundreds of thousands): the list file's subscribers, then the confirmed self-service ones
+    not in the file, each with their own topic choice if they made one. A broken list file
+    raises ConfigError, possibly after some were yielded: the caller's transaction must
+    roll back, so a digest never half-sends."""
+    choices = store_subscriptions.topic_choices_of(conn, slug)
+    listed: set[str] = set()
+    for person in _file_subscribers(config, slug):
+        listed.add(person.address.casefold())
+        key = suppression_key(person.address)
+        yield Subscriber(person.address, person.name, choices.get(key, person.topics))
+    for row in store_subscriptions.of_list(conn, slug):
+        if row.state is SubscriptionState.ACTIVE and row.email.casefold() not in listed:
+            yield Subscriber(row.email, "", choices.get(suppression_key(row.email), row.topics))
+
+
+def _file_subscribers(config: Config, slug: str) -> Iterator[Subscriber]:
+    """The list file's subscribers: read fast, and carefully when the fast reader is unsure
+    (then the careful reader's problems are raised, or its subscribers not yet given are)."""
+    path = config.lists[slug].subscribers
+    if path is None:
+        return
+    given = 0
+    try:
+        allowed = frozenset(allowed_topics(config, config.lists[slug]))
+        for person in liststream.subscribers(path, allowed):
+            yield person
+            given += 1
+        return
+    except (liststream.Unusual, OSError):
+        pass
     read = read_list_file(config, slug)
     if read.problems:
         raise ConfigError("\n".join(read.problems))
-    people = list(read.subscribers)
-    for row in store_subscriptions.of_list(conn, slug):
-        if row.state is SubscriptionState.ACTIVE and row.email.casefold() not in read.lines:
-            people.append(Subscriber(row.email, "", row.topics))
-    choices = store_subscriptions.topic_choices_of(conn, slug)
-    return [
-        Subscriber(p.address, p.name, choices.get(suppression_key(p.address), p.topics))
-        for p in people
-    ]
+    yield from read.subscribers[given:]
 
 
 # --- The admins' commands: list, add, remove, import, export ------------------------------

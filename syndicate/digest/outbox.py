@@ -3,8 +3,11 @@ store the digest, its recipients and the new watermark in one transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from sqlalchemy.engine import Connection
 
 from syndicate.config import IMMEDIATE, Config
 from syndicate.digest import compile as compiler
@@ -125,22 +128,20 @@ def _store(
             store_digests.advance_watermark(conn, slug, period)
         return Created(None, False, plan)
     mailing_list = config.lists[slug]
-    with store.connect() as conn:
-        listed = recipients(conn, config, slug)
-        blocked = store_suppressions.among(conn, slug, (p.address for p in listed))
+    wanted_topics: dict[tuple[str, ...], bool] = {}
 
     def wanted(person: Subscriber) -> bool:
-        """Not suppressed, and something in their topics (or the list sends empty ones)."""
-        if store_suppressions.key(person.address) in blocked:
-            return False
-        topics = compiler.selection(config, mailing_list, person.topics)
-        return mailing_list.send_empty or any(
-            compiler.for_recipient(config, mailing_list, plan, topics)
-        )
+        """Something in their topics (or the list sends empty ones); asked once per choice."""
+        if person.topics not in wanted_topics:
+            topics = compiler.selection(config, mailing_list, person.topics)
+            wanted_topics[person.topics] = mailing_list.send_empty or any(
+                compiler.for_recipient(config, mailing_list, plan, topics)
+            )
+        return wanted_topics[person.topics]
 
-    people = [person for person in listed if wanted(person)]
     hashes = {r.id: r.content_hash() for r in [*plan.new, *plan.corrected]}
-    with store.begin() as conn:
+    with store.begin() as conn:  # recipients stream from the list file into the outbox
+        people = _unsuppressed(conn, slug, (p for p in recipients(conn, config, slug) if wanted(p)))
         digest = store_digests.create(
             conn,
             list_slug=slug,
@@ -156,3 +157,21 @@ def _store(
         if digest is None:  # another process created it between our read and our write
             return Created(store_digests.find(conn, slug, key), False, plan)
     return Created(digest, True, plan)
+
+
+def _unsuppressed(
+    conn: Connection, slug: str, people: Iterable[Subscriber], chunk: int = 1000
+) -> Iterator[Subscriber]:
+    """`people` without the suppressed, looked up a chunk at a time."""
+    batch: list[Subscriber] = []
+    for person in people:
+        batch.append(person)
+        if len(batch) >= chunk:
+            yield from _keep(conn, slug, batch)
+            batch = []
+    yield from _keep(conn, slug, batch)
+
+
+def _keep(conn: Connection, slug: str, batch: list[Subscriber]) -> Iterator[Subscriber]:
+    blocked = store_suppressions.among(conn, slug, (p.address for p in batch))
+    return (p for p in batch if store_suppressions.key(p.address) not in blocked)

@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from syndicate.config import Config
 from syndicate.digest.outbox import create, create_alerts
@@ -17,6 +18,8 @@ from syndicate.errors import ConfigError
 from syndicate.ingest import ingest
 from syndicate.store import Store
 from syndicate.store import digests as store_digests
+from syndicate.store import subscriptions as store_subscriptions
+from syndicate.store.schema import deliveries
 from tests.conftest import BASE_CONFIG, WriteConfig, write_release
 
 MONDAY = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)  # 08:00 in Istanbul
@@ -167,6 +170,51 @@ def test_a_broken_list_file_creates_nothing(project: Path, lists: Config, store:
     with store.connect() as conn:
         assert store_digests.status(conn) == []
         assert store_digests.watermark(conn, "weekly") is None
+
+
+def test_a_problem_late_in_a_long_list_file_creates_nothing(
+    project: Path, lists: Config, store: Store
+) -> None:
+    """The list streams into the outbox; a bad entry after thousands of good ones still
+    leaves no digest, no delivery and no watermark behind."""
+    publish(project, lists, store, "a", MONDAY - timedelta(days=2))
+    good = "".join(f"  - reader{n}@example.org\n" for n in range(3000))
+    (project / "config" / "lists" / "weekly.yaml").write_text(
+        f"subscribers:\n{good}  - reader7@example.org\n"
+    )
+    with pytest.raises(ConfigError, match=r"weekly\.yaml:3002: .*already listed on line 9"):
+        create(lists, store, "weekly", MONDAY, MONDAY)
+    with store.connect() as conn:
+        assert store_digests.status(conn) == []
+        assert store_digests.watermark(conn, "weekly") is None
+
+
+def test_self_service_subscribers_and_topic_choices_join_the_list(
+    project: Path, lists: Config, store: Store
+) -> None:
+    publish(project, lists, store, "a", MONDAY - timedelta(days=2))
+    with store.begin() as conn:
+        store_subscriptions.request(conn, "weekly", "self@example.net", [], MONDAY)
+        store_subscriptions.activate(conn, "weekly", "self@example.net", MONDAY)
+        store_subscriptions.request(conn, "weekly", "pending@example.net", [], MONDAY)
+        store_subscriptions.request(conn, "weekly", "DESK@example.com", [], MONDAY)  # listed
+        store_subscriptions.activate(conn, "weekly", "desk@example.com", MONDAY)
+        store_subscriptions.choose_topics(
+            conn, "weekly", "reporter@example.org", ["trafficking"], MONDAY
+        )
+    digest = create(lists, store, "weekly", MONDAY, MONDAY).digest
+    assert digest is not None
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(deliveries.c.address, deliveries.c.topics).where(
+                deliveries.c.digest_id == digest.id
+            )
+        ).all()
+    assert sorted((a, tuple(t)) for a, t in rows) == [
+        ("desk@example.com", ()),
+        ("reporter@example.org", ("trafficking",)),
+        ("self@example.net", ()),
+    ]
 
 
 def test_alerts_send_each_new_release_once_and_never_late(
