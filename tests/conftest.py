@@ -18,6 +18,8 @@ from syndicate.ingest.items import Site
 from syndicate.store import Store
 from tests.smtpserver import SmtpServer
 
+pytest_plugins = ["tests.figures"]  # prints the fault and hostile suites' figures at the end
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

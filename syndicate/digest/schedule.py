@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -24,8 +24,22 @@ def trigger(config: Config, mailing_list: MailingList) -> CronTrigger:
 
 def next_fire(config: Config, mailing_list: MailingList, after: datetime) -> datetime:
     """The first fire time strictly after `after`."""
-    fire: datetime = trigger(config, mailing_list).get_next_fire_time(None, after + _TICK)
+    fire = _after(trigger(config, mailing_list), after)
+    assert fire is not None  # a valid crontab always fires again
     return fire
+
+
+def _after(cron: CronTrigger, after: datetime) -> datetime | None:
+    """The first fire strictly after `after`. Steps are taken in UTC: a step in local wall
+    time loses the fold of a repeated hour and lands an hour back, on the same fire. A wall
+    time that a DST fall-back repeats fires once, at its first occurrence (cron's rule)."""
+    start = after.astimezone(UTC) + _TICK
+    while True:
+        # No previous fire for APScheduler: it would add its own step in local time.
+        fire: datetime | None = cron.get_next_fire_time(None, start)
+        if fire is None or fire.utcoffset() == fire.replace(fold=0).utcoffset():
+            return fire
+        start = fire.astimezone(UTC) + _TICK  # the repeat of a time that already fired
 
 
 def latest_fire(config: Config, mailing_list: MailingList, now: datetime) -> datetime | None:
@@ -34,12 +48,12 @@ def latest_fire(config: Config, mailing_list: MailingList, now: datetime) -> dat
     cron = trigger(config, mailing_list)
     window = timedelta(hours=1)
     while window <= _LOOKBACK_LIMIT:
-        fire = cron.get_next_fire_time(None, now - window)
+        fire = _after(cron, now - window - _TICK)
         if fire is not None and fire <= now:
             while True:
-                following = cron.get_next_fire_time(fire, fire + _TICK)
+                following = _after(cron, fire)
                 if following is None or following > now:
-                    return fire  # type: ignore[no-any-return]
+                    return fire
                 fire = following
         window *= 2
     return None
