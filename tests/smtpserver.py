@@ -9,6 +9,7 @@ be told to misbehave the ways real servers do:
         server.drop_during_data()                             # close the socket after the 354
         server.drop_after_data()                              # accept, then never answer
         server.stall("MAIL", 5.0)                             # answer late
+        server.accept_data_without_recipients()               # 354 where 554 is due
         ...send...
         assert server.counts()["desk@example.com"] == 1
 
@@ -17,7 +18,8 @@ drawn from a seeded RNG, optionally only for some `addresses` (the sender for MA
 recipient for RCPT, any recipient for DATA). `SmtpServer(auth=("user", "secret"))` requires
 AUTH (PLAIN or LOGIN, over plain text: `auth_require_tls=False`) before MAIL;
 `SmtpServer(starttls=context)` advertises STARTTLS and `SmtpServer(tls=context)` speaks
-implicit TLS, with contexts from `Certificate`.
+implicit TLS, with contexts from `Certificate`. It offers PIPELINING (RFC 2920), as Postfix
+does, unless made with `pipelining=False`; `packets()` tells which commands arrived together.
 
 Everything the tests read is guarded by a lock: the server runs in its own thread and event
 loop, so a test (or a sender in a subprocess) can count messages while it runs. A server
@@ -47,6 +49,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 Command = Literal["MAIL", "RCPT", "DATA"]
+_VERBS = frozenset({"EHLO", "HELO", "AUTH", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT"})
 Action = Literal["reply", "drop", "drop-after", "stall"]
 
 
@@ -80,10 +83,14 @@ class _Fault:
 class _State:
     """What the server has seen, and the faults it was told about. Locked: two threads."""
 
-    def __init__(self, seed: int, auth: tuple[str, str] | None) -> None:
+    def __init__(self, seed: int, auth: tuple[str, str] | None, pipelining: bool) -> None:
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self.auth = auth
+        self.pipelining = pipelining
+        self.packets: list[tuple[str, ...]] = []
+        self.lax_data = False  # 354 to a DATA without recipients
+        self.empty_data = 0  # messages of no line read after such a 354
         self.faults: list[_Fault] = []
         self.received: list[Received] = []
         self.sessions = 0
@@ -110,6 +117,10 @@ class _State:
         with self.lock:
             self.commands[command] += 1
 
+    def packet(self, commands: tuple[str, ...]) -> None:
+        with self.lock:
+            self.packets.append(commands)
+
 
 class _Handler:
     """aiosmtpd's hooks: record, apply the faults, enforce AUTH, store what is accepted."""
@@ -135,6 +146,8 @@ class _Handler:
     ) -> list[str]:
         self.state.count("EHLO")
         session.host_name = hostname
+        if self.state.pipelining:  # aiosmtpd reads commands one by one from its stream, so
+            responses.insert(-1, "250-PIPELINING")  # it takes pipelined ones as they come
         return responses
 
     async def handle_MAIL(
@@ -217,6 +230,18 @@ class _SMTP(SMTP):
         self.state = state
         self.number = 0
 
+    def data_received(self, data: bytes) -> None:
+        """Note the commands that arrived together, in one read from the socket."""
+        commands = tuple(
+            verb
+            for line in data.split(b"\r\n")
+            if (verb := line[:4].decode("ascii", "replace").upper()) in _VERBS
+            and line[4:5] in (b"", b" ")
+        )
+        if commands:
+            self.state.packet(commands)
+        super().data_received(data)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.transport is None:  # not the second call, after STARTTLS
             with self.state.lock:
@@ -235,6 +260,16 @@ class _SMTP(SMTP):
     async def smtp_DATA(self, arg: str) -> None:
         self.state.count("DATA")
         envelope = self.envelope
+        if envelope is not None and not envelope.rcpt_tos and not arg and self.state.lax_data:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            lines = 0
+            while await self._reader.readuntil(b"\r\n") != b".\r\n":
+                lines += 1
+            if not lines:
+                with self.state.lock:
+                    self.state.empty_data += 1
+            await self.push("554 5.5.1 Error: no valid recipients")
+            return
         if (
             envelope is not None
             and envelope.rcpt_tos
@@ -276,8 +311,9 @@ class SmtpServer:
         starttls: ssl.SSLContext | None = None,
         tls: ssl.SSLContext | None = None,
         seed: int = 0,
+        pipelining: bool = True,
     ) -> None:
-        self._state = _State(seed, auth)
+        self._state = _State(seed, auth, pipelining)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -302,6 +338,7 @@ class SmtpServer:
         with self._state.lock:  # start() opened one session of its own, to see it answers
             self._state.sessions = 0
             self._state.commands.clear()
+            self._state.packets.clear()
         return self
 
     def stop(self) -> None:
@@ -364,6 +401,13 @@ class SmtpServer:
         closed the connection, which cancels the wait: nothing is stored)."""
         self._add(_Fault(command, "stall", "", seconds, times, 1.0, _set(addresses)))
 
+    def accept_data_without_recipients(self) -> None:
+        """Answer 354 to a DATA that follows no accepted RCPT (RFC 2920 wants 554, some
+        servers do this), read what comes up to the final dot, and refuse it with 554;
+        `empty_data` counts those that had no line at all."""
+        with self._state.lock:
+            self._state.lax_data = True
+
     def clear_faults(self) -> None:
         with self._state.lock:
             self._state.faults.clear()
@@ -397,6 +441,11 @@ class SmtpServer:
         return Counter(address for m in self.received for address in m.recipients)
 
     @property
+    def empty_data(self) -> int:
+        with self._state.lock:
+            return self._state.empty_data
+
+    @property
     def sessions(self) -> int:
         """Connections opened by clients so far."""
         with self._state.lock:
@@ -406,6 +455,13 @@ class SmtpServer:
         """How many times each of EHLO, AUTH, MAIL, RCPT, DATA, RSET, QUIT was received."""
         with self._state.lock:
             return Counter(self._state.commands)
+
+    def packets(self) -> Counter[tuple[str, ...]]:
+        """How often each run of commands arrived together, in one read from the socket:
+        ("MAIL", "RCPT", "DATA") is a pipelined transaction, ("MAIL",) one sent alone. A
+        message line that starts like a command (b"DATA ...") would count as one."""
+        with self._state.lock:
+            return Counter(self._state.packets)
 
 
 def _set(addresses: Iterable[str] | None) -> frozenset[str] | None:

@@ -1,19 +1,25 @@
 """The mailer against a real SMTP server on 127.0.0.1 (tests/smtpserver.py).
 
+Every test on the `server` fixture runs twice: against a server that offers PIPELINING (the
+mailer's own pipelined path, smtpwire.py) and one that does not (aiosmtplib, one command at a
+time). Both must keep the same contract.
+
 Time is injected: backoff and the rate limit are checked from the sleeps the mailer asks for
-and from a clock that only moves when it sleeps, never by waiting. Only the timeout test waits
-for real (a fraction of a second): aiosmtplib's timeouts run on the event loop's clock.
+and from a clock that only moves when it sleeps, never by waiting. Only the timeout tests wait
+for real (a fraction of a second): timeouts run on the event loop's clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtplib.email import parse_address
 from pydantic import SecretStr
 
 from syndicate.config import Smtp
@@ -30,7 +36,7 @@ from syndicate.mailer import (
     retry_delay,
     verdict,
 )
-from tests.smtpserver import Certificate, SmtpServer
+from tests.smtpserver import Certificate, Command, SmtpServer
 
 SENDER = "press@example.org"
 TEMPORARY = "451 4.3.0 Try again later"
@@ -106,9 +112,16 @@ def deliver(
     return summary, results
 
 
+@pytest.fixture(params=[True, False], ids=["pipelined", "one-by-one"])
+def server(request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
+    with SmtpServer(pipelining=request.param) as running:
+        yield running
+
+
 @pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer() as running:
+def piped() -> Iterator[SmtpServer]:
+    """A server that offers PIPELINING, as Postfix does."""
+    with SmtpServer(pipelining=True) as running:
         yield running
 
 
@@ -135,6 +148,21 @@ def test_refusal_keeps_unsafe_addresses_off_the_wire(
 ) -> None:
     found = refusal(Outgoing("k", sender, recipient, b""))
     assert (found is None) if reason is None else (found is not None and reason in found)
+
+
+def test_refusal_agrees_with_parsing_on_many_generated_addresses() -> None:
+    """refusal() passes plain addresses without parsing them (a parse costs more than the rest
+    of a transaction): whatever it lets through must be what parse_address returns unchanged."""
+    rng = random.Random(7)
+    alphabet = "aZ09_+=-.@ <>\"'()[],;:\\\t\r\nü"
+    for _ in range(10_000):
+        address = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        try:
+            bare = parse_address(address) == address
+        except ValueError:
+            bare = False
+        if refusal(Outgoing("k", SENDER, address, b"")) is None:
+            assert bare, address
 
 
 @pytest.mark.parametrize(
@@ -360,6 +388,7 @@ def test_good_credentials_authenticate_over_plain_text() -> None:
 
         assert summary == Summary(sent=4)
         assert server.commands()["AUTH"] == server.sessions
+        assert server.packets()[("MAIL", "RCPT", "DATA")] == 4  # after AUTH, pipelined
 
 
 def test_a_server_requiring_auth_when_none_is_configured_stops_the_run() -> None:
@@ -519,6 +548,162 @@ def test_a_long_lazy_iterable_is_taken_only_as_workers_free_up(server: SmtpServe
     assert server.counts().total() == 5000
 
 
+# --- Pipelining (RFC 2920) ---
+
+
+@pytest.mark.parametrize("offered", [True, False], ids=["offered", "not-offered"])
+def test_mail_rcpt_and_data_arrive_in_one_packet_when_the_server_offers_pipelining(
+    offered: bool,
+) -> None:
+    with SmtpServer(pipelining=offered) as server:
+        batch = messages(20)
+        summary, _ = deliver(mailer(smtp(server)), batch)
+
+        assert summary == Summary(sent=20)
+        assert server.messages_for("r7@example.com") == [batch[7].data]
+        packets = server.packets()
+        if offered:  # one round trip for the envelope, one for the message
+            assert packets[("MAIL", "RCPT", "DATA")] == 20
+            assert packets[("MAIL",)] == packets[("RCPT",)] == 0
+        else:  # aiosmtplib: a round trip for each command
+            assert packets[("MAIL",)] == packets[("RCPT",)] == packets[("DATA",)] == 20
+            assert packets[("MAIL", "RCPT", "DATA")] == 0
+
+
+def test_pipelining_can_be_turned_off(piped: SmtpServer) -> None:
+    summary, _ = deliver(mailer(smtp(piped), pipelining=False), messages(5))
+
+    assert summary == Summary(sent=5)
+    assert piped.packets()[("MAIL",)] == 5
+
+
+def test_on_result_returns_before_the_next_message_reaches_the_server(piped: SmtpServer) -> None:
+    """The durability rule: while a result is being recorded, the server has that message and
+    nothing of the next one (its MAIL FROM has not even been sent)."""
+    seen: list[tuple[int, int]] = []
+
+    async def slow_record(result: Result) -> None:
+        await asyncio.sleep(0.02)  # time for anything sent already to reach the server
+        seen.append((len(piped.received), piped.commands()["MAIL"]))
+
+    asyncio.run(mailer(smtp(piped)).send(messages(5), slow_record))
+
+    assert seen == [(n, n) for n in range(1, 6)]
+
+
+def test_a_recipient_refused_mid_stream_fails_that_message_only(piped: SmtpServer) -> None:
+    """The 550 to RCPT comes back in the same packet as the replies to MAIL and DATA (a 503:
+    no valid recipient); the message fails at RCPT and the next ones go on, in step."""
+    piped.reject("r4@example.com")
+    summary, results = deliver(mailer(smtp(piped)), messages(9))
+
+    assert summary == Summary(sent=8, failed=1)
+    assert [r.key for r in results] == [f"d{n}" for n in range(9)]
+    assert results[4] == Result(
+        "d4",
+        Status.FAILED,
+        "550 5.1.1 <r4@example.com>: Recipient address rejected: User unknown",
+        1,
+        "RCPT",
+    )
+    assert {r.status for r in results[:4] + results[5:]} == {Status.SENT}
+    assert piped.counts() == {f"r{n}@example.com": 1 for n in range(9) if n != 4}
+    assert (piped.sessions, piped.commands()["RSET"]) == (1, 1)
+
+
+def test_a_refused_recipient_is_not_sent_even_when_the_server_says_354(
+    piped: SmtpServer,
+) -> None:
+    """Some servers answer DATA with 354 although no recipient was accepted (RFC 2920 says
+    554). The mailer then ends the data at once, with no message in it."""
+    piped.reject("r1@example.com")
+    piped.accept_data_without_recipients()
+    summary, results = deliver(mailer(smtp(piped)), messages(3))
+
+    assert summary == Summary(sent=2, failed=1)
+    assert (results[1].status, results[1].stage) == (Status.FAILED, "RCPT")
+    assert piped.counts() == {"r0@example.com": 1, "r2@example.com": 1}
+    assert piped.empty_data == 1  # the "." alone, and not a byte of the message
+    assert piped.sessions == 1
+
+
+def test_a_temporary_refusal_mid_stream_is_retried_on_the_same_connection(
+    piped: SmtpServer,
+) -> None:
+    piped.refuse("RCPT", TEMPORARY, times=1, addresses=["r3@example.com"])
+    time = FakeTime()
+    summary, results = deliver(mailer(smtp(piped), time), messages(6))
+
+    assert summary == Summary(sent=6)
+    assert [(r.key, r.attempts) for r in results] == [
+        ("d0", 1), ("d1", 1), ("d2", 1), ("d3", 2), ("d4", 1), ("d5", 1)
+    ]  # fmt: skip
+    assert time.sleeps == [1.0]
+    assert piped.counts() == {f"r{n}@example.com": 1 for n in range(6)}
+    assert piped.sessions == 1
+
+
+@pytest.mark.parametrize("fault", ["421 at RCPT", "421 at the end of data", "drop during data"])
+def test_a_connection_lost_mid_stream_retries_the_message_in_flight_on_a_new_one(
+    piped: SmtpServer, fault: str
+) -> None:
+    """Whatever the point where the connection goes, the message then in flight is sent again
+    on a new connection, every message arrives once, and none is reported twice."""
+    where = ["r3@example.com"]
+    closing = "421 4.3.2 Service shutting down"
+    if fault == "421 at RCPT":
+        piped.refuse("RCPT", closing, times=1, addresses=where)
+    elif fault == "421 at the end of data":
+        piped.refuse("DATA", closing, times=1, addresses=where)
+    else:
+        piped.drop_during_data(times=1, addresses=where)
+    summary, results = deliver(mailer(smtp(piped)), messages(6))
+
+    assert summary == Summary(sent=6)
+    assert sorted(r.key for r in results) == [f"d{n}" for n in range(6)]
+    assert {r.key: r.attempts for r in results if r.attempts > 1} == {"d3": 2}
+    assert piped.counts() == {f"r{n}@example.com": 1 for n in range(6)}
+    assert piped.sessions == 2
+
+
+@pytest.mark.parametrize("command", ["RCPT", "DATA"])
+def test_a_server_that_stalls_mid_stream_is_given_up_on_and_the_message_retried(
+    piped: SmtpServer, command: Command
+) -> None:
+    """A stall in the middle of the pipelined group (RCPT), or after the message (the reply
+    to the final dot, while the server holds it): each read is bounded by the timeout."""
+    piped.stall(command, 3.0, times=1, addresses=["r2@example.com"])
+    time = FakeTime()
+    summary, results = deliver(mailer(smtp(piped, timeout=0.2), time), messages(4))
+
+    assert summary == Summary(sent=4)
+    assert {r.key: r.attempts for r in results} == {"d0": 1, "d1": 1, "d2": 2, "d3": 1}
+    assert results[2].key == "d2"
+    assert time.sleeps == [1.0]
+    assert piped.counts() == {f"r{n}@example.com": 1 for n in range(4)}
+    assert piped.sessions == 2
+
+
+def test_message_bytes_are_dot_stuffed_and_get_crlf_line_ends(piped: SmtpServer) -> None:
+    """Lines that start with a dot (the first one, a lone dot, two dots) arrive as given; a
+    bare LF or CR, which SMTP forbids, arrives as CRLF; a last line without one gets it."""
+    dotted = b".first\r\nSubject: dots\r\n\r\n.\r\n..two\r\n.\r\n. space\r\nend.\r\n"
+    bare = b"Subject: bare\n\nline one\nline\rtwo\r\n.dot\nlast"
+    items = [
+        Outgoing("d0", SENDER, "r0@example.com", dotted),
+        Outgoing("d1", SENDER, "r1@example.com", bare),
+        Outgoing("d2", SENDER, "r2@example.com", b""),
+    ]
+    summary, _ = deliver(mailer(smtp(piped)), items)
+
+    assert summary == Summary(sent=3)
+    assert piped.messages_for("r0@example.com") == [dotted]
+    assert piped.messages_for("r1@example.com") == [
+        b"Subject: bare\r\n\r\nline one\r\nline\r\ntwo\r\n.dot\r\nlast\r\n"
+    ]
+    assert piped.messages_for("r2@example.com") == [b""]
+
+
 # --- TLS ---
 
 
@@ -535,6 +720,7 @@ def test_starttls_then_send(certificate: Certificate) -> None:
 
         assert summary == Summary(sent=3)
         assert server.commands()["EHLO"] == 2  # before and after STARTTLS, one session
+        assert server.packets()[("MAIL", "RCPT", "DATA")] == 3  # pipelined over TLS
 
 
 def test_implicit_tls_then_send(certificate: Certificate) -> None:
@@ -544,6 +730,7 @@ def test_implicit_tls_then_send(certificate: Certificate) -> None:
         summary, _ = deliver(sender, messages(3))
 
         assert summary == Summary(sent=3)
+        assert server.packets()[("MAIL", "RCPT", "DATA")] == 3
 
 
 def test_an_untrusted_certificate_stops_the_run(certificate: Certificate) -> None:
