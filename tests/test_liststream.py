@@ -112,7 +112,7 @@ def test_a_plain_file_is_read_fast(lists: Config, tmp_path: Path) -> None:
     path = tmp_path / "weekly.yaml"
     path.write_text(
         "# comment\nsubscribers:\n  - Desk@Example.COM\n"
-        "  - {email: r@example.org, name: \" Reporter\\n  X \", topics: [opinion, opinion]}\n"
+        '  - {email: r@example.org, name: " Reporter\\n  X ", topics: [opinion, opinion]}\n'
         "  - email: w@example.org\n    topics: []\n",
         encoding="utf-8",
     )

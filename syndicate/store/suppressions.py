@@ -82,4 +82,3 @@ def of(conn: Connection, list_slug: str, addresses: Iterable[str]) -> dict[str, 
 def among(conn: Connection, list_slug: str, addresses: Iterable[str]) -> set[str]:
     """Which of `addresses` (as keys) are suppressed for this list or every list."""
     return set(of(conn, list_slug, addresses))
-
