@@ -6,7 +6,7 @@ import asyncio
 import getpass
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -349,11 +349,54 @@ def run(
         int | None,
         typer.Option("--port", help="Port to listen on [default: web.port].", show_default=False),
     ] = None,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker", help="Send nothing: leave the outbox to `syndicate worker` processes."
+        ),
+    ] = False,
 ) -> None:
-    """The service: serve the site, poll the sources, rebuild at embargo lifts, and send
-    digests on their schedules, until SIGTERM or Ctrl-C (SIGHUP reloads the config)."""
+    """The service: serve the site, poll the sources, rebuild at embargo lifts, make digests
+    on their schedules and send them, until SIGTERM or Ctrl-C (SIGHUP reloads the config)."""
     state = _state(ctx)
-    scheduler.run(state.config_path, _clock(state), host, port)
+    scheduler.run(state.config_path, _clock(state), host, port, worker=not no_worker)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=100,
+            help="SMTP connections [default: smtp.connections].",
+            show_default=False,
+        ),
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit when there is nothing left to send.")
+    ] = False,
+) -> None:
+    """Send what is in the outbox, every list and digest, until SIGTERM or Ctrl-C; any
+    number of workers share one database without sending anything twice."""
+    state = _state(ctx)
+    config = state.config()
+    with _store(config) as store:
+        tally = scheduler.work(
+            config, store, _clock(state), connections=concurrency, until_empty=once
+        )
+        digests = _digests(store, tally.digests)
+        for digest in digests:
+            typer.echo(f"{digest.list_slug} {digest.key}: {send.status(store, digest).summary()}")
+    typer.echo(f"worker: {tally}")
+
+
+def _digests(store: Store, ids: Iterable[int]) -> list[Digest]:
+    with store.connect() as conn:
+        found = [store_digests.get(conn, digest_id) for digest_id in sorted(ids)]
+    return [digest for digest in found if digest is not None]
 
 
 @app.command()
@@ -490,18 +533,21 @@ def digest_send(
             digests = [created.digest] if created.digest else []
             if created.digest is None:
                 typer.echo(f"{slug}: nothing new for the period of {when.isoformat()}; no digest")
-        trouble = False
-        for digest in digests:
-            report = _deliver(config, store, digest, state)
-            typer.echo(f"{slug} {digest.key}: {report.summary()}")
-            trouble |= not report.settled
-    if trouble:
+        reports = _deliver(config, store, digests, state)
+        for report in reports:
+            typer.echo(f"{slug} {report.digest.key}: {report.summary()}")
+    if not all(report.settled for report in reports):
         raise typer.Exit(1)
 
 
-def _deliver(config: Config, store: Store, digest: Digest, state: State) -> send.Report:
-    with _progress("sending", send.status(store, digest).waiting) as tick:
-        return asyncio.run(send.deliver(config, store, digest, clock=_clock(state), progress=tick))
+def _deliver(
+    config: Config, store: Store, digests: list[Digest], state: State
+) -> list[send.Report]:
+    total = sum(send.status(store, digest).waiting for digest in digests)
+    with _progress("sending", total) as tick:
+        return asyncio.run(
+            send.deliver_all(config, store, digests, clock=_clock(state), progress=tick)
+        )
 
 
 def _clock(state: State) -> Callable[[], datetime]:
@@ -568,9 +614,9 @@ def outbox_retry(
         for digest in waiting:
             if digest.list_slug not in config.lists:
                 _err(f"warning: list {digest.list_slug!r} is no longer configured; skipped")
-                continue
-            report = _deliver(config, store, digest, state)
-            typer.echo(f"{digest.list_slug} {digest.key}: {report.summary()}")
+        configured = [d for d in waiting if d.list_slug in config.lists]
+        for report in _deliver(config, store, configured, state):
+            typer.echo(f"{report.digest.list_slug} {report.digest.key}: {report.summary()}")
     if not waiting:
         typer.echo("nothing waiting")
 

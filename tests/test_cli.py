@@ -180,7 +180,7 @@ def test_a_bad_now_is_a_usage_error(project: Path) -> None:
 def test_db_upgrade_reports_the_revision(project: Path) -> None:
     result = run(project, "db", "upgrade")
     assert result.returncode == 0
-    assert result.stdout.strip() == "database at revision 0003 (latest)"
+    assert result.stdout.strip() == "database at revision 0004 (latest)"
 
 
 def test_a_store_failure_is_one_line_and_exit_1(project: Path) -> None:

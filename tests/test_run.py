@@ -176,3 +176,34 @@ def test_sigterm_mid_digest_finishes_in_flight_and_leaves_the_rest_pending(
     finally:
         stop(again)
     assert set(smtp.counts().values()) == {1} and len(smtp.counts()) == people
+
+
+def test_two_services_on_one_database_ingest_once_and_send_each_copy_once(
+    project: Path, smtp: SmtpServer
+) -> None:
+    people = 300
+    lists = project / "config" / "lists"
+    lists.mkdir()
+    addresses = "".join(f"  - reader{n:04d}@example.org\n" for n in range(people))
+    (lists / "all.yaml").write_text(f"subscribers:\n{addresses}")
+    (project / "config" / "syndicate.yaml").write_text(
+        BASE_CONFIG
+        + textwrap.dedent(f"""\
+        smtp: {{host: 127.0.0.1, port: {smtp.port}, connections: 2, rate_limit: 100}}
+        lists:
+        """)
+        + DAILY
+    )
+    published = (last_midnight() - timedelta(hours=1)).isoformat()
+    write_release(project / "content", "a.md", f"title: Hotline opens\npublished: {published}")
+    ports = [free_port(), free_port()]
+    services = [start(project, ports[0])]
+    try:
+        wait_for(lambda: _listening(ports[0]))  # first: two first migrations at once race
+        services.append(start(project, ports[1]))
+        wait_for(lambda: len(smtp.received) >= people, seconds=60)
+        wait_for(lambda: _listening(ports[1]))
+    finally:
+        outputs = [stop(service) for service in services]
+    assert len(smtp.counts()) == people and set(smtp.counts().values()) == {1}
+    assert sum(output.count("ingest: ") for output in outputs) == 1, outputs

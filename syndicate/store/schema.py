@@ -113,11 +113,17 @@ deliveries = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("topics", sa.JSON, nullable=False),
     # pending → sending → sent | failed | deferred (deferred goes back to pending on retry)
-    sa.Column("state", sa.String(10), nullable=False, index=True),
+    sa.Column("state", sa.String(10), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("reply", sa.Text),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # The worker that last claimed the delivery, and when. A `sending` row belongs to a live
+    # worker while that worker holds its lock (store/locks.py); otherwise it is sent again.
+    sa.Column("worker", sa.String(64)),
+    sa.Column("claimed_at", UTCDateTime),
     sa.UniqueConstraint("digest_id", "address", name="uq_deliveries_digest_address"),
+    # Claiming takes the oldest digest's pending rows first, in id order.
+    sa.Index("ix_deliveries_claim", "state", "digest_id", "id"),
 )
 
 list_state = sa.Table(
@@ -216,4 +222,16 @@ bounces = sa.Table(
     # One row per report: a DSN fed twice is counted once.
     sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    # One row per scheduled job and fire time: whoever inserts it runs the job. `worker` is the
+    # holder; while `finished_at` is unset and the holder's lock is free, another takes over.
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("fire_time", UTCDateTime, primary_key=True),
+    sa.Column("worker", sa.String(64), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
 )

@@ -18,7 +18,7 @@ from syndicate.store.schema import metadata
 def test_open_creates_the_folder_and_migrates_to_the_latest_revision(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/deep/folder/s.db"
     with Store.open(url) as store:
-        assert current_revision(store.engine) == head_revision() == "0003"
+        assert current_revision(store.engine) == head_revision() == "0004"
         tables = set(sa.inspect(store.engine).get_table_names())
     assert {"releases", "release_topics", "source_state", "alembic_version"} <= tables
 
@@ -26,7 +26,7 @@ def test_open_creates_the_folder_and_migrates_to_the_latest_revision(tmp_path: P
 def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
     with Store.open(f"sqlite:///{tmp_path}/s.db") as store:
         migrate(store.engine)
-        assert current_revision(store.engine) == head_revision() == "0003"
+        assert current_revision(store.engine) == head_revision() == "0004"
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:

@@ -1,0 +1,406 @@
+"""A worker drains the outbox: it claims pending deliveries in batches (of every digest, the
+oldest first, or of the digests it was given), hands them to the mailer, and records each
+result durably before that SMTP connection goes on to its next message. Any number of
+workers, in any number of processes and machines, drain one outbox together; `claim` never
+gives one row to two of them.
+
+Liveness without clocks: a worker holds a lock named after its id while it works
+(store/locks.py), and the rows it claims carry that id. Rows left `sending` by a worker whose
+lock can be taken are a dead worker's: its messages in flight at the kill, at most one per
+SMTP connection, plus rows it had claimed and not yet attempted. They go back to pending and
+are sent again (a recipient may get a second copy, never none). A live worker's rows are
+never touched.
+
+Group commit: a connection's result is queued and the connection waits; one commit records
+everything queued so far (one executemany UPDATE), then lets those connections go on. The
+durability of a commit per message, with far fewer commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from syndicate import bounces
+from syndicate.config import Config
+from syndicate.digest.messages import Messages, signing_secret
+from syndicate.mailer import Mailer, Outgoing, Result, Status
+from syndicate.store import Store, locks
+from syndicate.store import digests as store_digests
+from syndicate.store import suppressions as store_suppressions
+from syndicate.store.digests import Delivery, Digest, Outcome, State
+
+log = logging.getLogger(__name__)
+
+REAP_EVERY = 2.0  # seconds between looks for rows of dead workers (and deferred ones to retry)
+IDLE_POLL = 1.0  # seconds between looks at an empty outbox (a wake() looks at once)
+WAIT_POLL = 0.2  # seconds between looks at another worker's rows a caller waits for
+RETRY_DEFERRED = timedelta(minutes=5)  # a deferred delivery is tried again this much later
+_STATES = {Status.SENT: State.SENT, Status.FAILED: State.FAILED, Status.DEFERRED: State.DEFERRED}
+T = TypeVar("T")
+
+
+@dataclass
+class Report:
+    """Deliveries of one digest by state."""
+
+    digest: Digest
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def waiting(self) -> int:
+        return sum(self.counts.get(s, 0) for s in ("pending", "sending", "deferred"))
+
+    @property
+    def settled(self) -> bool:
+        """Every delivery sent: none failed, none still to send."""
+        return self.waiting == 0 and self.counts.get("failed", 0) == 0
+
+    def summary(self) -> str:
+        c = self.counts
+        return f"sent {c.get('sent', 0)}, failed {c.get('failed', 0)}, pending {self.waiting}"
+
+
+def status(store: Store, digest: Digest) -> Report:
+    with store.connect() as conn:
+        return Report(digest, store_digests.counts(conn, digest.id))
+
+
+@dataclass
+class Tally:
+    """What one worker did with the deliveries it claimed."""
+
+    counts: dict[State, int] = field(default_factory=lambda: dict.fromkeys(State, 0))
+    digests: set[int] = field(default_factory=set)  # the digests it sent from
+
+    def __str__(self) -> str:
+        c = self.counts
+        return (
+            f"sent {c[State.SENT]}, failed {c[State.FAILED]}, deferred {c[State.DEFERRED]}, "
+            f"skipped {c[State.SKIPPED]}"
+        )
+
+
+_Queued = tuple[Outcome, bool, "asyncio.Future[None]"]
+
+
+class _Recorder:
+    """Group commit of outcomes: `record` (the mailer's on_result) returns once its outcome
+    is committed; whatever is queued while one commit runs goes into the next one."""
+
+    def __init__(self, worker: Worker, me: str) -> None:
+        self.worker, self.me = worker, me
+        self.queue: list[_Queued] = []
+        self.flushing: asyncio.Task[None] | None = None
+
+    async def record(self, result: Result) -> None:
+        bounce = result.status is Status.FAILED and result.stage == "RCPT"  # a hard bounce?
+        outcome = Outcome(
+            int(result.key),
+            _STATES[result.status],
+            result.reply,
+            result.attempts,
+            self.worker.clock(),
+        )
+        await asyncio.shield(self._enqueue(outcome, bounce))
+
+    def note(self, delivery_id: int, state: State, reply: str) -> None:
+        """A delivery settled without reaching the mailer. Not awaited: if the process dies
+        first, the row is still `sending` and is decided again."""
+        self._enqueue(Outcome(delivery_id, state, reply, 0, self.worker.clock()), False)
+
+    def _enqueue(self, outcome: Outcome, bounce: bool) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieve)
+        self.queue.append((outcome, bounce, done))
+        if self.flushing is None:
+            self.flushing = asyncio.ensure_future(self._flush())
+        return done
+
+    async def _flush(self) -> None:
+        try:
+            while self.queue:
+                batch, self.queue = self.queue, []
+                try:
+                    await asyncio.to_thread(self._commit, batch)
+                except Exception as exc:
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for outcome, _, done in batch:
+                    self.worker.tally.counts[outcome.state] += 1
+                    if not done.done():
+                        done.set_result(None)
+                    if self.worker.progress is not None:
+                        self.worker.progress()
+        finally:
+            self.flushing = None
+
+    def _commit(self, batch: list[_Queued]) -> None:
+        worker = self.worker
+        with worker.store.begin() as conn:
+            store_digests.record(conn, [outcome for outcome, _, _ in batch], self.me)
+            for outcome, bounce, _ in batch:
+                if bounce:
+                    bounces.record_refusal(
+                        conn,
+                        outcome.delivery_id,
+                        outcome.reply,
+                        worker.config.mail.bounce_limit,
+                        outcome.at,
+                    )
+
+    async def drain(self) -> None:
+        """Return when everything queued is committed (or has failed)."""
+        while self.flushing is not None:
+            await asyncio.shield(self.flushing)
+
+
+def _retrieve(done: asyncio.Future[None]) -> None:
+    """Mark a failure as seen: the connection that waited for it may have gone."""
+    if not done.cancelled():
+        done.exception()
+
+
+class Worker:
+    """Drains the outbox over one Mailer (its `smtp.connections` connections). `run` works
+    until `stop()`, or with `until_empty` until nothing is left to claim."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Callable[[], datetime],
+        mailer: Mailer | None = None,
+        worker_id: str | None = None,
+        digests: Collection[int] | None = None,
+        progress: Callable[[], None] | None = None,
+        batch_size: int | None = None,
+        reap_every: float = REAP_EVERY,
+        idle_poll: float = IDLE_POLL,
+    ) -> None:
+        """`mailer`: the one to use (default: a new Mailer(config.smtp) for each burst, so a
+        reloaded config counts). `worker_id`: an id whose lock the caller holds
+        (locks.present) for longer than the worker runs; by default each `run` is present
+        under a new id. `digests`: send only these. `progress` is called for each delivery
+        recorded."""
+        self.config, self.store, self.clock = config, store, clock
+        self.mailer, self.worker_id, self.progress = mailer, worker_id, progress
+        self.digests = list(digests) if digests is not None else None
+        self.batch_size = batch_size
+        self.reap_every, self.idle_poll = reap_every, idle_poll
+        self.stopping = False
+        self.tally = Tally()
+        self._me = ""
+        self._until_empty = False
+        self._sending: Mailer | None = None
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._reaped_at = -float("inf")
+        self._slugs: dict[int, str] = {}
+        self._messages: dict[int, Messages | None] = {}
+
+    def stop(self) -> None:
+        """Let the SMTP transactions in flight finish, claim nothing more; `run` then puts
+        what it claimed and did not attempt back to pending and returns. Call it from the
+        event loop's thread."""
+        self.stopping = True
+        self._wake.set()
+        if self._sending is not None:
+            self._sending.stop()
+
+    def wake(self) -> None:
+        """Look at the outbox now (something was just added)."""
+        self._wake.set()
+
+    async def run(self, *, until_empty: bool = False, wait_for_others: bool = False) -> Tally:
+        """Send until stopped, or with `until_empty` until there is nothing to claim (and with
+        `wait_for_others` also until no other worker is sending any of `digests`). Deferred
+        deliveries are retried at the start, and later every RETRY_DEFERRED. Raises
+        MailerError (the rest stays pending) when the SMTP server cannot be used."""
+        self._until_empty = until_empty
+        with ExitStack() as stack:
+            self._me = self.worker_id or stack.enter_context(locks.present(self.store))
+            recorder = _Recorder(self, self._me)
+            try:
+                await self._io(self._start)
+                while not self.stopping:
+                    self._wake.clear()
+                    if time.monotonic() - self._reaped_at >= self.reap_every:
+                        await self._io(self._maintain)
+                    if await self._io(self._has_pending):
+                        if not await self._burst(recorder):  # others claimed them first
+                            await self._idle(WAIT_POLL)
+                        continue
+                    if until_empty:
+                        if await self._io(self._reap):  # a dead worker's rows, if any, first
+                            continue
+                        if not wait_for_others or not await self._io(self._others_in_flight):
+                            break
+                    await self._idle(WAIT_POLL if until_empty else self.idle_poll)
+            finally:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                await recorder.drain()
+                self._release()
+        return self.tally
+
+    async def _io(self, work: Callable[[], T]) -> T:
+        """Run blocking store work in a thread. Shielded: a claim or a commit that started
+        finishes even when the caller is cancelled, and `run` waits for it before it puts
+        its claimed rows back."""
+        task = asyncio.ensure_future(asyncio.to_thread(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(task)
+
+    async def _idle(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _burst(self, recorder: _Recorder) -> bool:
+        """One Mailer run, while there is something to claim; whether it claimed any."""
+        mailer = self.mailer or Mailer(self.config.smtp)
+        self._messages.clear()  # rendered afresh: a release may have been retracted since
+        secret = await self._io(lambda: signing_secret(self.config, self.store))
+        touched: set[int] = set()
+        if self.stopping:
+            return False
+        self._sending = mailer
+        try:
+            await mailer.send(self._outgoing(mailer, recorder, secret, touched), recorder.record)
+        finally:
+            self._sending = None
+            await recorder.drain()
+            self.tally.digests |= touched
+        for digest_id in sorted(touched):
+            messages = self._messages.get(digest_id)
+            if messages is not None:
+                report = await self._io(partial(status, self.store, messages.digest))
+                log.info("%s %s: %s", report.digest.list_slug, report.digest.key, report.summary())
+        return bool(touched)
+
+    async def _outgoing(
+        self, mailer: Mailer, recorder: _Recorder, secret: str, touched: set[int]
+    ) -> AsyncIterator[Outgoing]:
+        sender = self.config.mail.sender.address
+        size = self.batch_size or max(10, 4 * mailer.settings.connections)
+        while not self.stopping:
+            if time.monotonic() - self._reaped_at >= self.reap_every:
+                await self._io(self._maintain)
+            batch, blocked = await self._io(lambda: self._claim(size))
+            if not batch:
+                return
+            for delivery in batch:
+                touched.add(delivery.digest_id)
+                messages = self._messages_of(delivery.digest_id, secret)
+                if messages is None:  # its list left the config since it was claimed
+                    recorder.note(
+                        delivery.id, State.PENDING, "not sent: the list is not configured"
+                    )
+                    continue
+                if store_suppressions.key(delivery.address) in blocked[delivery.digest_id]:
+                    # Checked at the claim: an unsubscribe since the digest was made counts.
+                    recorder.note(delivery.id, State.SKIPPED, "not sent: the address is suppressed")
+                    continue
+                data = messages.personalised(delivery)
+                if isinstance(data, str):
+                    recorder.note(delivery.id, State.FAILED, data)
+                    continue
+                yield Outgoing(str(delivery.id), sender, delivery.address, data)
+
+    def _messages_of(self, digest_id: int, secret: str) -> Messages | None:
+        if digest_id not in self._messages:
+            with self.store.connect() as conn:
+                digest = store_digests.get(conn, digest_id)
+            configured = digest is not None and digest.list_slug in self.config.lists
+            self._messages[digest_id] = (
+                Messages(self.config, self.store, digest, secret)
+                if digest is not None and configured
+                else None
+            )
+        return self._messages[digest_id]
+
+    # --- Store work, each in a thread (see _io). ---
+
+    def _claim(self, size: int) -> tuple[list[Delivery], dict[int, set[str]]]:
+        """A batch of deliveries, and per digest which of their addresses are suppressed."""
+        with self.store.begin() as conn:
+            batch = store_digests.claim(
+                conn,
+                self.digests,
+                size,
+                self.clock(),
+                worker=self._me,
+                lists=list(self.config.lists),
+            )
+            blocked: dict[int, set[str]] = {}
+            for digest_id in {d.digest_id for d in batch}:
+                if digest_id not in self._slugs:
+                    digest = store_digests.get(conn, digest_id)
+                    self._slugs[digest_id] = digest.list_slug if digest else ""
+                addresses = (d.address for d in batch if d.digest_id == digest_id)
+                blocked[digest_id] = store_suppressions.among(
+                    conn, self._slugs[digest_id], addresses
+                )
+        return batch, blocked
+
+    def _start(self) -> None:
+        """Resume: a dead worker's rows, and deferred ones, go out again now."""
+        self._reap()
+        with self.store.begin() as conn:
+            store_digests.requeue(conn, [State.DEFERRED], self.clock(), self.digests)
+
+    def _maintain(self) -> None:
+        self._reap()
+        if not self._until_empty:
+            now = self.clock()
+            with self.store.begin() as conn:
+                store_digests.requeue(
+                    conn, [State.DEFERRED], now, self.digests, older_than=now - RETRY_DEFERRED
+                )
+
+    def _reap(self) -> int:
+        """Put the `sending` rows of dead workers back to pending; how many."""
+        self._reaped_at = time.monotonic()
+        with self.store.connect() as conn:
+            others = store_digests.claimers(conn) - {self._me}
+            unclaimed = store_digests.unclaimed_sending(conn)
+        released = 0
+        for other in sorted(others):
+            with locks.gone(self.store, other) as dead:
+                if not dead:
+                    continue
+                with self.store.begin() as conn:
+                    count = store_digests.release(conn, other, self.clock())
+            log.warning(
+                "worker %s is gone: %d deliveries it had claimed go out again", other, count
+            )
+            released += count
+        for digest_id in unclaimed:  # left by a sender from before workers had ids
+            with locks.held(self.store, f"digest-{digest_id}") as free:
+                if free:
+                    with self.store.begin() as conn:
+                        released += store_digests.release_unclaimed(conn, digest_id, self.clock())
+        return released
+
+    def _has_pending(self) -> bool:
+        with self.store.connect() as conn:
+            return store_digests.has_pending(conn, self.digests, list(self.config.lists))
+
+    def _others_in_flight(self) -> bool:
+        with self.store.connect() as conn:
+            return store_digests.in_flight(conn, self.digests, self._me) > 0
+
+    def _release(self) -> None:
+        """Rows this worker claimed and never attempted go back to pending."""
+        with self.store.begin() as conn:
+            store_digests.release(conn, self._me, self.clock())
