@@ -24,7 +24,12 @@ MANIFEST = ".manifest.json"
 
 
 class BuildError(SyndicateError, OSError):
-    """The output folder could not be written; files already there are intact."""
+    """The output folder could not be written; files already there are intact. `written`:
+    the files this build had already replaced (each one whole) when it stopped."""
+
+    def __init__(self, message: str, written: list[str]) -> None:
+        super().__init__(message)
+        self.written = written
 
 
 @dataclass
@@ -61,14 +66,23 @@ def build(config: Config, store: Store, now: datetime) -> BuildReport:
     current feeds that changed. The scheduler calls this again at `report.next_change`,
     the next embargo lift, to the second."""
     snap = snapshot(config, store, now)
-    report = write(config.site.output_dir, [*feeds.documents(snap), *pages.documents(snap)])
+    try:
+        report = write(config.site.output_dir, [*feeds.documents(snap), *pages.documents(snap)])
+    except BuildError as exc:
+        # The feeds it replaced before it stopped are live now, and the next build will find
+        # their bytes unchanged and announce nothing: announce them now (failures are logged).
+        announce(config, exc.written)
+        raise
     with store.connect() as conn:
         report.next_change = store_releases.next_public_from(conn, now)
-    changed = [
-        absolute(config.site.base_url, path) for path in report.changed if is_current_feed(path)
-    ]
-    report.warnings += websub.publish(config.feeds.websub_hubs, changed)
+    report.warnings += announce(config, report.changed)
     return report
+
+
+def announce(config: Config, paths: Iterable[str]) -> list[str]:
+    """WebSub pings for the current feeds among `paths`; one warning per failing hub."""
+    changed = [absolute(config.site.base_url, path) for path in paths if is_current_feed(path)]
+    return websub.publish(config.feeds.websub_hubs, changed)
 
 
 def is_current_feed(path: str) -> bool:
@@ -105,7 +119,8 @@ def write(output_dir: Path, documents: Iterable[Document]) -> BuildReport:
         where = exc.filename or output_dir
         raise BuildError(
             f"cannot write {where}: {exc.strerror}; the files already published "
-            "are intact, the next build will finish the job"
+            "are intact, the next build will finish the job",
+            report.written,
         ) from None
     return report
 

@@ -50,14 +50,21 @@ def display(path: Path) -> str:
 def write_if_changed(path: Path, data: bytes, *, fsync: bool = True) -> bool:
     """Atomically replace `path` with `data` (temp file, fsync, rename); an unchanged file is
     not touched, so its mtime and ETag stay stable. True when the file was written.
-    `fsync=False` is for callers that sync once after many files (see build.write)."""
+    `fsync=False` is for callers that sync once after many files (see build.write).
+
+    An OSError names `path` (its `filename`), not the temp file, whichever step failed: a
+    failed write() names no file at all, and a full disk or a read-only folder is reported
+    about the file the user knows."""
     try:
         if path.read_bytes() == data:
             return False
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _about(exc, path) from None
     temp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -67,7 +74,15 @@ def write_if_changed(path: Path, data: bytes, *, fsync: bool = True) -> bool:
                 os.fsync(handle.fileno())
         temp.chmod(0o644)
         temp.replace(path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise _about(exc, path) from None
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     return True
+
+
+def _about(exc: OSError, path: Path) -> OSError:
+    exc.filename, exc.filename2 = str(path), None
+    return exc

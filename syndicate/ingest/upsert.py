@@ -78,8 +78,11 @@ def decide(candidate: Candidate, existing: Stored | None, now: datetime) -> Deci
 
 
 def apply(store: Store, batch: Sequence[Candidate], now: datetime) -> list[Decision]:
-    """Decide every candidate against the stored rows and write them in one transaction."""
+    """Decide every candidate against the stored rows and write them in one transaction.
+    Two writers racing for the same ids take turns: the second decides on what the first
+    wrote, instead of failing on a key it inserted meanwhile."""
     with store.begin() as conn:
+        store_releases.lock_for_upsert(conn)
         existing = store_releases.get_many(conn, [c.release.id for c in batch])
         decisions = [decide(c, existing.get(c.release.id), now) for c in batch]
         writes = [d.write for d in decisions if d.write is not None]

@@ -51,8 +51,15 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """One transaction: committed on success, rolled back on any error."""
+        """One write transaction: committed on success, rolled back on any error.
+
+        On SQLite it takes the write lock first (BEGIN IMMEDIATE), waiting up to the busy
+        timeout: what it reads is then what it writes over. A deferred transaction would
+        read before another writer commits and then fail, on a key that writer just
+        inserted, or at once with "database is locked" when its snapshot is stale."""
         with translate_errors(self.engine), self.engine.begin() as connection:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             yield connection
 
     @contextmanager

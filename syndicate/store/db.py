@@ -1,4 +1,8 @@
-"""Engines and migrations: SQLite (WAL, foreign keys) by default, PostgreSQL alike."""
+"""Engines and migrations: SQLite (WAL, foreign keys) by default, PostgreSQL alike.
+
+A busy SQLite database is waited for: 10 seconds, or the URL's `?timeout=` (seconds, as the
+sqlite3 module reads it). A PostgreSQL connection is checked before each use, so a server
+restart costs the next operation a reconnect, not an error."""
 
 from __future__ import annotations
 
@@ -20,14 +24,22 @@ from syndicate.errors import StoreError
 HEAD = "head"
 
 
+BUSY_TIMEOUT_MS = 10_000
+_PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    _set_pragmas(dbapi_connection, (*_PRAGMAS, f"busy_timeout={BUSY_TIMEOUT_MS}"))
+
+
+def _sqlite_pragmas_keeping_timeout(dbapi_connection: Any, _record: Any) -> None:
+    """The URL's `?timeout=` already set the busy timeout (sqlite3.connect does it)."""
+    _set_pragmas(dbapi_connection, _PRAGMAS)
+
+
+def _set_pragmas(dbapi_connection: Any, pragmas: tuple[str, ...]) -> None:
     cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "foreign_keys=ON",
-        "busy_timeout=10000",
-        "synchronous=NORMAL",
-    ):
+    for pragma in pragmas:
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
@@ -36,14 +48,24 @@ def create_engine(url: str) -> Engine:
     """Make the engine; a SQLite file's folder is created, a bad URL is a StoreError."""
     try:
         parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        sqlite = parsed.get_backend_name() == "sqlite"
+        if sqlite and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed)
+        # pre-ping: a pooled PostgreSQL connection that died with a server restart is
+        # replaced before use (SQLite connections cannot die that way).
+        engine = sa.create_engine(parsed, pool_pre_ping=not sqlite)
     except (ArgumentError, NoSuchModuleError, OSError, ImportError) as exc:
-        raise StoreError(f"database {_masked(url)}: {exc}") from None
+        raise StoreError(f"database {_masked(url)}: {one_line(str(exc))}") from None
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        pragmas = _sqlite_pragmas_keeping_timeout if "timeout" in parsed.query else _sqlite_pragmas
+        sa.event.listen(engine, "connect", pragmas)
     return engine
+
+
+def one_line(text: str) -> str:
+    """Driver messages span lines (psycopg adds hints on tab-indented lines, SQLAlchemy a
+    'Background on this error' link); an error the CLI prints is one line."""
+    return " ".join(text.split())
 
 
 def _masked(url: str) -> str:
@@ -66,7 +88,10 @@ def migrate(engine: Engine, revision: str = HEAD) -> None:
         with engine.begin() as connection:
             command.upgrade(_alembic_config(connection), revision)
     except SQLAlchemyError as exc:
-        raise StoreError(f"database {_masked(str(engine.url))}: migration failed: {exc}") from None
+        reason = one_line(str(getattr(exc, "orig", None) or exc))
+        raise StoreError(
+            f"database {_masked(str(engine.url))}: migration failed: {reason}"
+        ) from None
 
 
 def head_revision() -> str:
@@ -90,5 +115,5 @@ def translate_errors(engine: Engine) -> Iterator[None]:
         yield
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", None)
-        reason = str(orig) if orig is not None else str(exc)
+        reason = one_line(str(orig) if orig is not None else str(exc))
         raise StoreError(f"database {_masked(str(engine.url))}: {reason}") from exc

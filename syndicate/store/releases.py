@@ -107,6 +107,14 @@ def _load(conn: Connection, query: sa.Select[Any], order: Sequence[str] = ()) ->
     ]
 
 
+def lock_for_upsert(conn: Connection) -> None:
+    """Make the caller's transaction the only writer of releases until it ends, so what it
+    reads (get_many) is still true when it writes. Readers are not blocked. On SQLite the
+    write transaction holds the database's write lock already (Store.begin)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("LOCK TABLE releases IN SHARE ROW EXCLUSIVE MODE"))
+
+
 def get_many(conn: Connection, ids: Sequence[str]) -> dict[str, Stored]:
     found: dict[str, Stored] = {}
     for start in range(0, len(ids), _BATCH):
