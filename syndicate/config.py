@@ -4,16 +4,20 @@ SYNDICATE_<SECTION>__<KEY> environment overrides."""
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from datetime import UTC
+from email.utils import getaddresses
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import soupsieve
 from apscheduler.triggers.cron import CronTrigger
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
@@ -33,14 +37,19 @@ from pydantic_core import ErrorDetails
 
 from syndicate.addresses import Mailbox, parse_mailbox
 from syndicate.errors import ConfigError, ContentError
-from syndicate.files import read_utf8
+from syndicate.files import Utf8Error, decode_utf8
 from syndicate.model import Kind
 from syndicate.text import SLUG, check_text
-from syndicate.yamlfile import Loc, dotted, line_of, parse_yaml
+from syndicate.yamlfile import Loc, dotted, line_of, parse_yaml, shown
 
 DEFAULT_PATH = Path("config/syndicate.yaml")
 ENV_PREFIX = "SYNDICATE_"
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+# What reads as an HTML end tag: feed readers and validators take text holding one for markup.
+_END_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*\s*>")
+# What a URL cannot hold raw.
+_NOT_IN_URL = re.compile(r'[\x00-\x20\x7f"<>\\^`{|}]')
+YEAR = 366 * 86400.0  # the longest duration any setting needs
 
 
 def _list_of(what: str) -> BeforeValidator:
@@ -60,7 +69,33 @@ def _printable(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _no_markup(value: str) -> str:
+    """Text that feeds carry as plain text holds no HTML end tag: readers and validators
+    would take it for markup."""
+    found = _END_TAG.search(value)
+    if found:
+        raise ValueError(f"contains HTML ({found.group()!r}); write plain text, without tags")
+    return value
+
+
+def _at_most_a_year(value: float) -> float:
+    if value > YEAR:
+        raise ValueError(
+            f"expected a duration of at most a year (366d), such as '6h' or '15m'; got {value:g}s"
+        )
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty: feeds, pages and emails show it")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_printable)]
+Title = Annotated[str, AfterValidator(_printable), AfterValidator(_not_blank)]
+FeedText = Annotated[str, AfterValidator(_printable), AfterValidator(_no_markup)]
+FeedTitle = Annotated[FeedText, AfterValidator(_not_blank)]
 StrList = Annotated[list[str], _list_of("strings")]
 KindList = Annotated[list[Kind], _list_of("kinds")]
 
@@ -82,10 +117,33 @@ def _zone_name(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
+    """An absolute http(s) URL with a host and a valid port, holding nothing a URL cannot
+    hold raw (spaces, quotes, angle brackets, control characters)."""
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError(f"{shown(value)} has an invalid port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an absolute http(s) URL, got {shown(value)}")
+    bad = _NOT_IN_URL.search(value)
+    if bad:
+        raise ValueError(
+            f"{shown(value)} holds {bad.group()!r}, which a URL cannot hold; percent-encode it"
+        )
     return value
+
+
+def _base_url(value: str) -> str:
+    """Every public URL is built by appending a path: a query or a fragment would end up in
+    the middle of them."""
+    parts = urlsplit(_http_url(value))
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(
+            f"{shown(value)} has a query or fragment; give the site's address only, such as "
+            "'https://example.org/news'"
+        )
+    return value.rstrip("/")
 
 
 class _Section(BaseModel):
@@ -93,19 +151,19 @@ class _Section(BaseModel):
 
 
 class Site(_Section):
-    title: Text
+    title: FeedTitle
     base_url: str
     language: str = "en"
     timezone: str = "UTC"
     output_dir: Path = Field(default=Path("public"), validate_default=True)
-    rights: Text | None = None
+    rights: FeedText | None = None
     icon: str | None = None
     logo: str | None = None
 
     @field_validator("base_url")
     @classmethod
     def _absolute_url(cls, value: str) -> str:
-        return _http_url(value).rstrip("/")
+        return _base_url(value)
 
     @field_validator("icon", "logo")
     @classmethod
@@ -190,6 +248,19 @@ class HtmlSource(_FileSource):
     byline_kind: Kind = Kind.OP_ED
     datelines: StrList = Field(default_factory=list)
 
+    @field_validator("item", "title", "link", "summary", "date", "author")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        """`css` or `css@attr`; the CSS must compile (a mistake here would stop every read)."""
+        css = (value or "").partition("@")[0]
+        if css.strip():
+            try:
+                soupsieve.compile(css)
+            except soupsieve.SelectorSyntaxError as exc:
+                reason = str(exc).splitlines()[0]
+                raise ValueError(f"invalid CSS selector {css!r}: {reason}") from None
+        return value
+
 
 class FeedSource(_Section):
     type: Literal["feed"]
@@ -210,8 +281,8 @@ Source = Annotated[
 
 
 class Topic(_Section):
-    title: Text
-    description: Text = ""
+    title: FeedTitle
+    description: FeedText = ""
     keywords: StrList = Field(default_factory=list)
     datelines: StrList = Field(default_factory=list)
     kinds: KindList = Field(default_factory=list)
@@ -242,18 +313,24 @@ class Smtp(_Section):
     security: Literal["none", "starttls", "tls"] = "none"
     username: str | None = None
     password: SecretStr | None = None
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
     connections: int = Field(default=8, ge=1, le=100)
-    rate_limit: float = Field(default=0.0, ge=0)
+    rate_limit: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     max_attempts: int = Field(default=5, ge=1, le=100)
-    retry_for: float = Field(default=3600.0, gt=0)
+    retry_for: Annotated[float, AfterValidator(_at_most_a_year)] = Field(
+        default=3600.0, gt=0, allow_inf_nan=False
+    )
 
 
 def _mailbox(value: Any) -> Any:
     """Text as written in the file; a Mailbox, or its dump, passes through (model_dump)."""
     if isinstance(value, dict):
         return Mailbox(**value)
-    return parse_mailbox(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    if len(getaddresses([value])) > 1:  # parseaddr would keep the first and drop the rest
+        raise ValueError(f"{shown(value)} holds more than one address; give one")
+    return parse_mailbox(value)
 
 
 MailboxText = Annotated[Mailbox, BeforeValidator(_mailbox)]
@@ -276,6 +353,8 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def _seconds(value: Any) -> Any:
     """'6h', '15m', '90s', '1d' or a number of seconds."""
+    if isinstance(value, float) and not math.isfinite(value):  # YAML's .inf and .nan
+        raise ValueError(f"expected a duration such as '6h', '15m' or 3600, got {value}")
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
@@ -284,14 +363,19 @@ def _seconds(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+Seconds = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    Field(ge=0, allow_inf_nan=False),
+    AfterValidator(_at_most_a_year),
+]
 IMMEDIATE = "immediate"
 
 
 class MailingList(_Section):
     """A digest list: who (the admins' file plus self-service), what (topics), when (cron)."""
 
-    title: Text
+    title: Title
     schedule: str
     timezone: str | None = None
     topics: StrList = Field(default_factory=lambda: ["all"])
@@ -364,6 +448,8 @@ class Config(_Section):
     sources_poll: Seconds = 15 * 60
     # Where the file was read from: set by load_config, never a key of the file itself.
     _path: Path = PrivateAttr(default=DEFAULT_PATH)
+    # The parsed file (with its line numbers), for problems found after loading.
+    _data: Any = PrivateAttr(default=None)
 
     @property
     def path(self) -> Path:
@@ -372,6 +458,15 @@ class Config(_Section):
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def line(self, *loc: str | int) -> int:
+        """The 1-based line of a setting, such as ('lists', 'weekly', 'template'), or of the
+        nearest enclosing one in the file (1 when none is)."""
+        return (line_of(self._data, loc) or 0) + 1
+
+    def where(self, *loc: str | int) -> str:
+        """'FILE:LINE: field' of a setting, for a problem found after loading."""
+        return f"{self.path}:{self.line(*loc)}: {dotted(loc, self._data)}"
 
 
 def config_path(
@@ -388,11 +483,13 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     """Load, override from the environment, validate; every problem in one ConfigError."""
     environ = os.environ if environ is None else environ
     path = config_path(path, environ)
-    data = parse_yaml(read_utf8(path, str(path), ConfigError), str(path))
+    data = parse_yaml(_read_text(path), str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: expected a mapping with a 'site' section at the top level")
+        raise ConfigError(
+            f"{path}:1: (top level): expected a mapping with a 'site' section at the top level"
+        )
     _no_password_in_file(data, path)
     env_locs = _apply_env(data, environ)
     context = {"base_dir": path.parent.absolute()}
@@ -403,6 +500,7 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
         problems = sorted({_describe(err, data, path, env_locs) for err in errors})
         raise ConfigError("\n".join(message for _, message in problems)) from None
     config._path = path
+    config._data = data
     problems = sorted(
         (line_of(data, loc) or 0, f"{dotted(loc, data)}: {message}")
         for loc, message in _cross_check(config)
@@ -412,19 +510,76 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     return config
 
 
+def _read_text(path: Path) -> str:
+    """The config file as text; a file that is not UTF-8 is named with the line to look at
+    and, when it is plainly another encoding (UTF-16 or UTF-32, as some Windows editors
+    save), which one."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    other = _other_encoding(raw)
+    if other is not None:
+        raise ConfigError(f"{path}:1: encoding: the file is {other}; save it as UTF-8")
+    try:
+        text = decode_utf8(raw)
+    except Utf8Error as exc:
+        raise ConfigError(f"{path}:{exc.line}: encoding: {exc}") from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ConfigError(f"{path}:{line}: encoding: a NUL character; save the file as UTF-8")
+    return text
+
+
+def _other_encoding(raw: bytes) -> str | None:
+    """'UTF-16' or 'UTF-32' when the bytes plainly are (a byte-order mark, or the NUL bytes
+    that ASCII text has in those encodings)."""
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    head = raw[:64]
+    if len(head) >= 8 and head.count(0) * 4 >= len(head) * 3:
+        return "UTF-32"
+    if len(head) >= 4 and head.count(0) * 2 >= len(head):
+        return "UTF-16"
+    return None
+
+
 def _cross_check(config: Config) -> Iterator[tuple[Loc, str]]:
     """Rules that span sections and files: a list's topics must be configured topics, and
-    its subscriber file must exist."""
+    its subscriber file must be a file of its own."""
     known = ["all", *config.topics]
     for slug, mailing_list in config.lists.items():
-        if mailing_list.subscribers is not None and not mailing_list.subscribers.is_file():
-            yield (("lists", slug, "subscribers"), f"file not found: {mailing_list.subscribers}")
+        if mailing_list.subscribers is not None:
+            problem = _list_file_problem(mailing_list.subscribers, config.path)
+            if problem is not None:
+                yield (("lists", slug, "subscribers"), problem)
         for number, topic in enumerate(mailing_list.topics):
             if topic not in known:
                 yield (
                     ("lists", slug, "topics", number),
                     f"unknown topic {topic!r}; known: {', '.join(known)}",
                 )
+
+
+def _list_file_problem(path: Path, config_file: Path) -> str | None:
+    """Why `path` cannot be a list file, or None."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"file not found: {path}"
+    except OSError as exc:  # ELOOP: symlinks that point at each other
+        return f"cannot read {path}: {exc.strerror}"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder; name a YAML file such as lists/weekly.yaml"
+    if not stat.S_ISREG(mode):
+        return f"{path} is not a regular file"
+    if path.resolve() == config_file.resolve():
+        return "names the config file itself; name a list file such as lists/weekly.yaml"
+    return None
 
 
 def _no_password_in_file(data: dict[str, Any], path: Path) -> None:
@@ -481,7 +636,7 @@ def _message(err: ErrorDetails, data: Any) -> str:
     if kind == "union_tag_not_found":
         return "missing 'type' (markdown, html, feed, json or csv)"
     if kind in ("enum", "literal_error"):
-        return f"expected one of {ctx.get('expected')}, got {err['input']!r}"
+        return f"expected one of {ctx.get('expected')}, got {shown(err['input'])}"
     simple = {
         "string_type": "expected a string",
         "list_type": "expected a list",
@@ -494,7 +649,7 @@ def _message(err: ErrorDetails, data: Any) -> str:
         "bool_type": "expected true or false",
     }
     if kind in simple:
-        return f"{simple[kind]}, got {err['input']!r}"
+        return f"{simple[kind]}, got {shown(err['input'])}"
     msg = err["msg"]
     return msg.removeprefix("Value error, ")
 
@@ -545,6 +700,8 @@ def _known_keys(parent: Loc, data: Any) -> list[str]:
         model = section if isinstance(section, type) and issubclass(section, BaseModel) else None
     elif len(parent) >= 2 and parent[0] == "topics":
         model = Topic
+    elif len(parent) >= 2 and parent[0] == "lists":
+        model = MailingList
     elif len(parent) >= 2 and parent[0] == "sources" and isinstance(parent[1], int):
         sources = data.get("sources") if isinstance(data, dict) else None
         item = sources[parent[1]] if isinstance(sources, list) else None

@@ -14,9 +14,10 @@ import dataclasses
 import hashlib
 import html
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -26,9 +27,10 @@ from lxml import etree
 from syndicate import __version__
 from syndicate.model import Release
 from syndicate.output import Document, Snapshot, topic_heading
+from syndicate.sanitize import defuse_script_text
 from syndicate.urls import FORMATS, MEDIA_TYPES, absolute, archive, domain, feed, topic_page
 
-VERSION = f"feeds-3/{__version__}"  # bump when the rendered bytes change for the same input
+VERSION = f"feeds-4/{__version__}"  # bump when the rendered bytes change for the same input
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -36,6 +38,7 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # before which the W3C validator calls a date implausible.
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://pypi.org/project/syndicate/"
+_END_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +191,6 @@ def _changed(release: Release) -> datetime:
     return max(release.updated, release.public_from)
 
 
-def _updated(entries: Sequence[Release]) -> datetime:
-    """The newest entry change, never the build time: an unchanged feed stays byte-identical."""
-    return max((_changed(r) for r in entries), default=EPOCH)
-
-
 def _archive_links(base: str, page: Page, fmt: str) -> list[dict[str, str]]:
     media = MEDIA_TYPES[fmt]
     links = []
@@ -239,8 +237,10 @@ def _feedgen(snapshot: Snapshot, page: Page, fmt: str) -> FeedGenerator:
     generator.subtitle(description)
     generator.author({"name": site.title, "uri": f"{base}/"})
     generator.language(page.lang or site.language)
-    generator.updated(_updated(page.entries))
-    generator.lastBuildDate(_updated(page.entries))
+    # The newest entry change, never the build time: an unchanged feed stays byte-identical.
+    updated = _distinct_updated(page.entries)
+    generator.updated(max(updated.values(), default=EPOCH))
+    generator.lastBuildDate(max(updated.values(), default=EPOCH))
     generator.generator("syndicate", __version__, GENERATOR_URI)
     if site.rights:
         generator.rights(site.rights)
@@ -260,8 +260,24 @@ def _feedgen(snapshot: Snapshot, page: Page, fmt: str) -> FeedGenerator:
     history.is_archive = page.number is not None
     generator.link(href=home, rel="alternate", type="text/html")
     for release in page.entries:
-        _entry(generator.add_entry(order="append"), release, snapshot, page, fmt)
+        entry = generator.add_entry(order="append")
+        _entry(entry, release, updated[release.id], snapshot, page, fmt)
     return generator
+
+
+def _distinct_updated(entries: Sequence[Release]) -> dict[str, datetime]:
+    """Each entry's `updated`, one microsecond apart where several changed at the same
+    instant (a bulk import, releases dated by day): Atom readers and validators take two
+    entries with the same `updated` for one entry twice. The earliest id keeps the instant."""
+    taken: set[datetime] = set()
+    result = {}
+    for release in sorted(entries, key=lambda r: (_changed(r), r.id)):
+        moment = _changed(release)
+        while moment in taken:
+            moment += timedelta(microseconds=1)
+        taken.add(moment)
+        result[release.id] = moment
+    return result
 
 
 def _summary(release: Release) -> str:
@@ -270,7 +286,14 @@ def _summary(release: Release) -> str:
     return release.summary or release.title
 
 
-def _entry(entry: FeedEntry, release: Release, snapshot: Snapshot, page: Page, fmt: str) -> None:
+def _entry(
+    entry: FeedEntry,
+    release: Release,
+    updated: datetime,
+    snapshot: Snapshot,
+    page: Page,
+    fmt: str,
+) -> None:
     config = snapshot.config
     base = config.site.base_url
     entry.id(tag_uri(base, release))
@@ -291,10 +314,17 @@ def _entry(entry: FeedEntry, release: Release, snapshot: Snapshot, page: Page, f
     entry.link(links)
     entry.history.links = links
     entry.published(release.public_from)
-    entry.updated(_changed(release))
+    entry.updated(updated)
     # An RSS description is HTML: a plain-text summary must not turn '<s>' into markup there.
+    # In Atom it is text, unless it holds what reads as an end tag ('</b>', from escaped
+    # markup in a body): validators take such text for HTML, so it goes as escaped HTML.
     summary = _summary(release)
-    entry.summary(html.escape(summary, quote=False) if fmt == "rss" else summary)
+    if fmt == "rss":
+        entry.summary(defuse_script_text(html.escape(summary, quote=False)))
+    elif _END_TAG.search(summary):
+        entry.summary(defuse_script_text(html.escape(summary, quote=False)), type="html")
+    else:
+        entry.summary(summary)
     if release.body_html:
         entry.content(release.body_html, type="html")
     if release.author:

@@ -27,7 +27,7 @@ from syndicate.store.suppressions import EVERY_LIST, Reason
 from syndicate.subscribeform import SubscribeForm
 from syndicate.subscriptions import allowed_topics
 from syndicate.tokens import Claims
-from syndicate.webpages import Pages
+from syndicate.webpages import Pages, read_body
 
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 MAX_FORM = 16 * 1024  # bytes: a preferences form is a few hundred
@@ -69,7 +69,9 @@ class MailLinks(Pages):
                 f"Stop sending “{title}” to {claims.address}?",
                 action="Unsubscribe",
             )
-        body = await request.body()
+        body = await read_body(request, MAX_FORM)
+        if body is None:
+            return self.page(413, "Too large", "That request was too large; nothing changed.")
         source = "one-click" if body.strip() == ONE_CLICK else "unsubscribe page"
         self._suppress(claims.address, claims.list_slug, source)
         return self.page(200, "Unsubscribed", f"{claims.address} will get no more “{title}”.")
@@ -80,8 +82,8 @@ class MailLinks(Pages):
             return self.broken()
         if request.method != "POST":
             return self._preferences(claims, 200, "")
-        body = await request.body()
-        if len(body) > MAX_FORM:
+        body = await read_body(request, MAX_FORM)
+        if body is None:
             return self._preferences(claims, 413, "That form was too large; nothing changed.")
         form = parse_qs(body.decode(errors="replace"))
         title = self.list_title(claims.list_slug)

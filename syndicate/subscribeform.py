@@ -24,7 +24,7 @@ from syndicate.mailer import Mailer
 from syndicate.selfservice import FormError
 from syndicate.store import Store
 from syndicate.subscriptions import allowed_topics
-from syndicate.webpages import Pages
+from syndicate.webpages import Pages, read_body
 
 COOKIE = "syndicate_csrf"
 FORM_FOR = timedelta(hours=2)
@@ -62,8 +62,8 @@ class SubscribeForm(Pages):
                 "Too many subscribe requests came from your network; try again in a few minutes.",
                 headers={"Retry-After": str(int(WINDOW.total_seconds()))},
             )
-        body = await request.body()
-        if len(body) > MAX_FORM:
+        body = await read_body(request, MAX_FORM)
+        if body is None:
             return self._form(request, 413, error="That form was too large.")
         form = parse_qs(body.decode(errors="replace"))
         if not self._same_origin(request) or not self._csrf_ok(request, form):

@@ -61,9 +61,15 @@ def read_list_file(config: Config, slug: str) -> ListFile:
         return ListFile()
     label = display(path)
     try:
-        text = read_utf8(path, label, ConfigError)
-    except ConfigError as exc:
-        return ListFile(problems=[str(exc)])
+        text = decode_utf8(path.read_bytes())
+    except Utf8Error as exc:
+        return ListFile(problems=[f"{label}:{exc.line}: encoding: {exc}"])
+    except OSError:
+        try:
+            read_utf8(path, label, ConfigError)  # says why, as for every other file
+        except ConfigError as exc:
+            return ListFile(problems=[str(exc)])
+        raise
     return parse_list_text(config, slug, text, label)
 
 
@@ -78,19 +84,22 @@ def parse_list_text(config: Config, slug: str, text: str, label: str) -> ListFil
     except ConfigError as exc:
         result.problems.append(str(exc))
         return result
-    entries = data.get("subscribers") if isinstance(data, CommentedMap) else None
-    if data is None or (isinstance(data, CommentedMap) and "subscribers" not in data):
+    if data is None:
         return result
+    if isinstance(data, CommentedMap):
+        for key in data:
+            if key != "subscribers":
+                result.problems.append(
+                    f"{label}:{data.lc.key(key)[0] + 1}: {key}: unknown key "
+                    "(a list file holds only 'subscribers')"
+                )
+        if "subscribers" not in data:
+            return result
+    entries = data.get("subscribers") if isinstance(data, CommentedMap) else None
     if not isinstance(entries, CommentedSeq):
         line = data.lc.key("subscribers")[0] + 1 if isinstance(data, CommentedMap) else 1
         result.problems.append(f"{label}:{line}: subscribers: expected a list of addresses")
         return result
-    unknown = [k for k in data if k != "subscribers"]
-    for key in unknown:
-        result.problems.append(
-            f"{label}:{data.lc.key(key)[0] + 1}: {key}: unknown key "
-            "(a list file holds only 'subscribers')"
-        )
     allowed = allowed_topics(config, mailing_list)
     for number, entry in enumerate(entries):
         line = entries.lc.item(number)[0] + 1
@@ -100,12 +109,13 @@ def parse_list_text(config: Config, slug: str, text: str, label: str) -> ListFil
         except ValueError as exc:
             result.problems.append(f"{where}{exc}")
             continue
-        first = result.lines.setdefault(subscriber.address.casefold(), line)
-        if first != line:
+        first = result.lines.get(subscriber.address.casefold())
+        if first is not None:
             result.problems.append(
                 f"{where}: {subscriber.address} is already listed on line {first}"
             )
             continue
+        result.lines[subscriber.address.casefold()] = line
         result.subscribers.append(subscriber)
     return result
 

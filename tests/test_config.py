@@ -598,14 +598,14 @@ def test_non_utf8_file_names_the_line(project: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(config_file(project), environ={})
     assert str(caught.value) == (
-        f"{config_file(project)}:4: not valid UTF-8 (byte {len(MINIMAL) + 12}); "
+        f"{config_file(project)}:4: encoding: not valid UTF-8 (byte {len(MINIMAL) + 12}); "
         "save the file as UTF-8"
     )
 
 
 def test_latin1_encoded_file_is_rejected_not_misread(project: Path) -> None:
     config_file(project).write_bytes(MINIMAL.replace("Press", "Türkiye").encode("latin-1"))
-    with pytest.raises(ConfigError, match=r":2: not valid UTF-8"):
+    with pytest.raises(ConfigError, match=r":2: encoding: not valid UTF-8"):
         load_config(config_file(project), environ={})
 
 
@@ -628,7 +628,8 @@ def test_comment_only_file_is_missing_site(write_config: WriteConfig, project: P
 @pytest.mark.parametrize("text", ["- site\n- topics\n", "just words\n", "42\n"])
 def test_top_level_must_be_a_mapping(write_config: WriteConfig, project: Path, text: str) -> None:
     assert error_of(write_config, text) == (
-        f"{config_file(project)}:1: expected a mapping with a 'site' section at the top level"
+        f"{config_file(project)}:1: (top level): expected a mapping with a 'site' section at "
+        "the top level"
     )
 
 

@@ -46,7 +46,7 @@ import secrets
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email import quoprimime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -66,7 +66,9 @@ from jinja2 import (
     pass_context,
     select_autoescape,
 )
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
 
 from syndicate import tokens, urls
 from syndicate.addresses import Mailbox
@@ -269,7 +271,9 @@ def render_variant(
     text = _render(templates, f"{template}.txt.j2", context, content.list_slug)
     page = _render(templates, f"{template}.html.j2", context, content.list_slug)
     page = _inliner().inline(page)
-    subject = _subject(_environment(templates), subject_template, list_view, releases, content)
+    subject = _subject(
+        _sandbox(templates), subject_template, list_view, releases, content, config.site
+    )
     bodies = [
         ("text", "text/plain", _cut(text, nonce, f"{template}.txt.j2")),
         ("html", "text/html", _cut(page, nonce, f"{template}.html.j2")),
@@ -381,6 +385,38 @@ def _environment(templates: Path) -> Environment:
     return env
 
 
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, which also refuses to build huge values with '*' and '**'."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError("exponent too large")
+        if operator == "*" and _repeats(left, right) + _repeats(right, left) > 10_000:
+            raise SecurityError("repetition too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def _repeats(value: Any, times: Any) -> int:
+    """The length `value * times` would have, for a sequence and a count; else 0."""
+    if isinstance(value, str | bytes | list | tuple) and isinstance(times, int):
+        return len(value) * times
+    return 0
+
+
+@cache
+def _sandbox(templates: Path) -> SandboxedEnvironment:
+    """For subject templates, which come from the config file rather than the templates
+    folder: the body's filters, and no way to reach Python's internals
+    ('{{ ''.__class__.__mro__ }}' raises SecurityError instead of walking them)."""
+    env = _Sandbox(undefined=StrictUndefined, auto_reload=False)
+    body = _environment(templates)
+    env.globals.update(kind_labels=body.globals["kind_labels"], default_kind=Kind.PRESS_RELEASE)
+    env.filters.update(date=_date, datetime=_datetime, absolute=_absolute, wrap=_wrap)
+    return env
+
+
 @lru_cache(maxsize=64)
 def _subject_template(env: Environment, source: str) -> Template:
     return env.from_string(source)
@@ -392,15 +428,17 @@ def _subject(
     list_view: _ListView,
     releases: tuple[Release, ...],
     content: DigestContent,
+    site: Site,
 ) -> str:
     try:
         subject = _subject_template(env, source).render(
+            site=site,  # the date filters read the site's time zone
             list=list_view,
             releases=releases,
             corrections=content.corrections,
             period=content.period,
         )
-    except TemplateError as exc:
+    except Exception as exc:  # the admin's template: 1/0 is as much a mistake as a typo
         raise ConfigError(f"lists.{content.list_slug}.subject: {exc}") from None
     return _one_line(subject) or _one_line(content.list_title)
 
@@ -608,22 +646,57 @@ def _variant(
     return Variant(list_slug, subject, tuple(pieces), tuple(slots), domain, timezone)
 
 
-def check_templates(config: Config, templates: Path = TEMPLATES) -> list[str]:
-    """For `syndicate check`: every list's templates exist and compile."""
+def check_templates(
+    config: Config, templates: Path = TEMPLATES, *, now: datetime | None = None
+) -> list[str]:
+    """For `syndicate check`: every list's templates exist and compile, and its subject
+    renders (in the sandbox, for a digest of one release). One `FILE:LINE: field: message`
+    line per problem."""
     problems = []
     for slug, mailing_list in config.lists.items():
+        missing = []
         for suffix in ("html.j2", "txt.j2"):
             name = f"{mailing_list.template}.{suffix}"
             try:
                 _environment(templates).get_template(name)
             except TemplateNotFound:
-                problems.append(
-                    f"{display(templates / name)}: not found "
-                    f"(lists.{slug}.template is {mailing_list.template!r})"
-                )
+                missing.append(name)
             except TemplateSyntaxError as exc:
                 problems.append(
-                    f"{display(templates / name)}:{exc.lineno}: {exc.message} "
-                    f"(lists.{slug}.template)"
+                    f"{display(templates / name)}:{exc.lineno or 1}: template: "
+                    f"{_one_line(exc.message or 'syntax error')} (lists.{slug}.template)"
                 )
+        if missing:
+            problems.append(
+                f"{config.where('lists', slug, 'template')}: no {' nor '.join(missing)} "
+                f"in {display(templates)}"
+            )
+        problem = _subject_problem(config, slug, templates, now or datetime.now(UTC))
+        if problem is not None:
+            problems.append(f"{config.where('lists', slug, 'subject')}: {problem}")
     return problems
+
+
+def _subject_problem(config: Config, slug: str, templates: Path, now: datetime) -> str | None:
+    """Why the list's subject cannot be rendered, tried on a digest of one sample release."""
+    mailing_list = config.lists[slug]
+    sample = Release(
+        id="sample",
+        title="Sample release",
+        published=now,
+        url=f"{config.site.base_url}/",
+        lang=config.site.language,
+    )
+    content = DigestContent(slug, mailing_list.title, now, (Section("all", "All", (sample,)),))
+    try:
+        _subject(
+            _sandbox(templates),
+            mailing_list.subject,
+            _ListView(slug, mailing_list.title),
+            content.releases,
+            content,
+            config.site,
+        )
+    except ConfigError as exc:
+        return _one_line(str(exc).removeprefix(f"lists.{slug}.subject: "))
+    return None

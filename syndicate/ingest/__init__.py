@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from syndicate.config import Config
-from syndicate.errors import ContentError, SourceError
+from syndicate.config import Config, FeedSource
+from syndicate.errors import ContentError, SourceError, StoreError
 from syndicate.ingest.items import Problem, RawItem, Site
 from syndicate.ingest.record import build_release
 from syndicate.ingest.sources import Reader, readers
@@ -156,8 +156,12 @@ def _ingest_one(
             batch.append(candidate)
             if len(batch) >= BATCH:
                 flush()
-    finally:
+    except StoreError:
+        raise  # that batch was rolled back; trying it again on the way out would wait again
+    except BaseException:
         flush()  # what was read before a source broke off is still stored
+        raise
+    flush()
     for hook in reader.on_success:
         hook(now)
     if reader.folder is not None:
@@ -198,10 +202,16 @@ def check(config: Config, now: datetime) -> tuple[list[Problem], list[Problem], 
     report = Report()
     builder = _Builder(config, now, report)
     count = 0
-    for reader in readers(config, None):
+    pairs = zip(config.sources, readers(config, None), strict=True)
+    for number, (source, reader) in enumerate(pairs):
         try:
             for item in _items(reader, report):
                 count += builder.build(reader, item) is not None
         except SourceError as exc:
-            report.rejected.append(Problem(str(exc), None, None, "source cannot be read"))
+            # A source that cannot be read at all is a problem of the config entry naming it.
+            key = "url" if isinstance(source, FeedSource) else "path"
+            line = config.line("sources", number, key)
+            report.rejected.append(
+                Problem(str(config.path), line, None, f"sources[{number}].{key}: {exc}")
+            )
     return report.rejected, report.warnings, count

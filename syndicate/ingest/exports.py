@@ -86,8 +86,16 @@ def _json_lines(text: str, label: str) -> Iterator[RawItem | Problem]:
         yield _item(obj, label, number)
 
 
+# The largest cell read. csv's own default (128 KiB) is below the 1 MB a body may have, and a
+# cell over the limit fails the whole file: one long release would drop the whole export.
+# Cells up to this size are read, and the one release with a body over 1 MB is rejected.
+MAX_CELL = 8_000_000
+
+
 def read_csv(path: Path, label: str) -> Iterator[RawItem | Problem]:
     """One row per release; `attachments` is a JSON cell, `topics` comma-separated."""
+    if csv.field_size_limit() < MAX_CELL:  # process-wide: raise it, never lower it
+        csv.field_size_limit(MAX_CELL)
     # csv.reader rather than DictReader: DictReader skips blank lines without a trace, so
     # the line a row starts on could not be told.
     reader = csv.reader(io.StringIO(read_utf8(path, label, SourceError), newline=""))

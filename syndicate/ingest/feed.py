@@ -75,8 +75,19 @@ def _slug_for(entry_id: str) -> str:
     return slug_or_digest(candidate or entry_id)
 
 
-def _when(parsed: Any) -> datetime | None:
-    return datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
+def _when(entry: Any, key: str) -> datetime | str | None:
+    """The entry's date `key` ('published' or 'updated'): the moment feedparser read, else the
+    text as written, so that a date nobody can read (or out of range) is rejected naming the
+    field rather than taken for a missing one. `dict.get`: feedparser's own get() maps a
+    missing `updated_parsed` to `published_parsed` with a DeprecationWarning."""
+    parsed = dict.get(entry, f"{key}_parsed")
+    if parsed:
+        try:
+            return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+        except (ValueError, OverflowError, OSError):  # year 0 or 10000 after the offset
+            pass
+    raw = dict.get(entry, key)
+    return str(raw).strip() or None if raw else None
 
 
 def _text(entry: Any, key: str) -> str | None:
@@ -114,12 +125,9 @@ def parse_feed(body: bytes, label: str) -> Iterator[RawItem | Problem]:
         if not entry_id:
             yield Problem(where, None, None, "entry has neither an id nor a link")
             continue
-        # dict.get: feedparser's own get() maps a missing `updated_parsed` to `published_parsed`
-        # with a DeprecationWarning.
-        published_parsed = dict.get(entry, "published_parsed")
-        updated_parsed = dict.get(entry, "updated_parsed")
-        published = _when(published_parsed) or _when(updated_parsed)
-        updated = _when(updated_parsed) if published_parsed else None
+        given, changed = _when(entry, "published"), _when(entry, "updated")
+        published = given if given is not None else changed
+        updated = changed if given is not None else None
         content = entry.get("content") or []
         # Without a detail, `summary` is feedparser's copy of the content: no summary.
         summary = entry.get("summary") if entry.get("summary_detail") else None

@@ -15,10 +15,11 @@ from markdown_it import MarkdownIt
 from syndicate.errors import ContentError
 from syndicate.ingest.items import RawItem, Site
 from syndicate.model import Attachment, Kind, Release
-from syndicate.sanitize import sanitize_html
+from syndicate.sanitize import safe_url, sanitize_html
 from syndicate.text import SLUG, check_text, html_paragraphs, one_line, slugify, truncate_words
 
 MAX_BODY = 1_000_000
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # dates before are implausible (W3C validator)
 MAX_LINE = 1_000
 FIELDS = (
     "id",
@@ -40,6 +41,7 @@ FIELDS = (
 )
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+_END_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*\s*>")
 _markdown = MarkdownIt("commonmark", {"html": True})
 
 
@@ -51,7 +53,7 @@ def build_release(item: RawItem, site: Site) -> tuple[Release, bool]:
             close = difflib.get_close_matches(str(key), FIELDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ContentError(f"unknown field{hint}", str(key))
-    title = _required_line(fields.get("title"), "title")
+    title = _plain(_required_line(fields.get("title"), "title"), "title")
     release_id = _id(fields.get("id", item.default_id))
     url = _url(fields.get("url"), f"{site.base_url}/releases/{release_id}/", "url")
     published = _when(fields.get("published"), site, "published")
@@ -71,10 +73,10 @@ def build_release(item: RawItem, site: Site) -> tuple[Release, bool]:
         published=published,
         updated=_when(fields.get("updated"), site, "updated"),
         embargo=_when(fields.get("embargo"), site, "embargo"),
-        dateline=_line(fields.get("dateline"), "dateline") or None,
+        dateline=_plain(_line(fields.get("dateline"), "dateline"), "dateline") or None,
         lang=_lang(fields.get("lang", site.language)),
         kind=_kind(fields.get("kind", Kind.PRESS_RELEASE)),
-        author=_line(fields.get("author"), "author") or None,
+        author=_plain(_line(fields.get("author"), "author"), "author") or None,
         summary=summary,
         body_html=body_html,
         topics=_topics(fields.get("topics", [])),
@@ -97,6 +99,18 @@ def _line(value: Any, field: str, limit: int = MAX_LINE) -> str:
     text = one_line(_text(value, field))
     if len(text) > limit:
         raise ContentError(f"is {len(text)} characters long; the limit is {limit}", field)
+    return text
+
+
+def _plain(text: str, field: str) -> str:
+    """A title, dateline or author is plain text everywhere: one with an HTML end tag ('</b>')
+    is markup pasted into the wrong field, and feeds would carry it as text that readers and
+    validators take for HTML."""
+    found = _END_TAG.search(text)
+    if found:
+        raise ContentError(
+            f"contains HTML ({found.group()!r}); write it as plain text, without tags", field
+        )
     return text
 
 
@@ -143,23 +157,37 @@ def parse_when(value: Any, tz: Any) -> datetime:
         raise ContentError(f"expected a date, got {type(value).__name__}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise ContentError(
+            f"{moment.isoformat()} is out of range: it has no UTC time between years 1 and 9999"
+        ) from None
 
 
 def _when(value: Any, site: Site, field: str) -> datetime | None:
+    """A release date: readable, and not before 1990, which feed readers and validators take
+    for a mistake (a typo in the year, a zero date from a CMS)."""
     if value is None:
         return None
     try:
-        return parse_when(value, site.tz)
+        moment = parse_when(value, site.tz)
     except ContentError as exc:
         raise ContentError(str(exc), field) from None
+    if moment < EARLIEST:
+        raise ContentError(
+            f"{moment:%Y-%m-%d} is before {EARLIEST.year}: check the year (feed readers and "
+            "validators take such dates for mistakes)",
+            field,
+        )
+    return moment
 
 
 def _url(value: Any, default: str, field: str) -> str:
     if value is None:
         return default
     text = _line(value, field)
-    absolute = urljoin(default, text)
+    absolute = safe_url(urljoin(default, text))  # 'a b.pdf' → '…/a%20b.pdf'
     parts = urlsplit(absolute)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ContentError(f"{text!r} is not an http(s) URL", field)

@@ -219,16 +219,28 @@ def test_title_text_is_collapsed_to_one_line() -> None:
     assert item.fields["title"] == "First release"
 
 
+def unchecked(**overrides: Any) -> HtmlSource:
+    """A source the config would refuse (it checks selectors too): the reader checks again."""
+    options = {**HtmlSource(type="html", path=LISTING).model_dump(), **SELECTORS, **overrides}
+    return HtmlSource.model_construct(**options)
+
+
 def test_invalid_item_selector_raises_source_error_on_one_line() -> None:
     with pytest.raises(SourceError, match=r"^listing\.html: invalid CSS selector") as info:
-        read(item="ul.releases > li[")
+        list(read_listing("", unchecked(item="ul.releases > li["), "listing.html"))
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("option", ["title", "link", "summary", "date", "author"])
 def test_invalid_field_selector_raises_source_error(option: str) -> None:
     with pytest.raises(SourceError, match=r"^listing\.html: invalid CSS selector"):
-        read(**{option: "p[@x"})
+        list(read_listing("", unchecked(**{option: "p[@x"}), "listing.html"))
+
+
+@pytest.mark.parametrize("option", ["item", "title", "link", "summary", "date", "author"])
+def test_the_config_refuses_an_invalid_selector(option: str) -> None:
+    with pytest.raises(ValueError, match="invalid CSS selector"):
+        source(**{option: "p[@x"})
 
 
 def test_a_page_without_items_yields_nothing() -> None:
