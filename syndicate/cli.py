@@ -329,8 +329,9 @@ def serve(
     with _store(config) as store:
         web.serve(
             config.site.output_dir,
-            host=host or config.web.host,
-            port=port or config.web.port,
+            config.web.model_copy(
+                update={"host": host or config.web.host, "port": port or config.web.port}
+            ),
             max_age=config.web.max_age,
             routes=maillinks.routes(lambda: config, store, _clock(state)),
         )

@@ -303,6 +303,10 @@ class Web(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_age: int = Field(default=300, ge=0)
+    access_log: bool = False  # a line per request costs half a 304's CPU; proxies log anyway
+    # Reverse proxies whose X-Forwarded-For names the client (the subscribe rate limit is per
+    # client); empty: the header is ignored, as anyone can send it.
+    trusted_proxies: StrList = Field(default_factory=list)
 
 
 class Smtp(_Section):

@@ -32,7 +32,7 @@ from syndicate.digest import schedule
 from syndicate.digest.worker import Tally, Worker
 from syndicate.mailer import Mailer
 from syndicate.store import Store, locks
-from syndicate.web import create_app
+from syndicate.web import create_app, server_config
 
 log = logging.getLogger(__name__)
 RETRY_SENDING = 60.0  # seconds before the embedded worker tries again after an SMTP failure
@@ -94,16 +94,16 @@ class Runner:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         server = _Server(
-            uvicorn.Config(
+            server_config(
                 create_app(
                     self.config.site.output_dir,
                     max_age=self.config.web.max_age,
                     routes=maillinks.routes(lambda: self.config, self.store, self.clock),
                 ),
+                self.config.web,
                 host=self.host,
                 port=self.port,
                 log_config=None,
-                lifespan="off",
             )
         )
         for stop_signal in (signal.SIGTERM, signal.SIGINT):

@@ -1,12 +1,15 @@
 """The public site over HTTP: the build's static output, served with the caching feed readers
 rely on (strong ETags, 304s, gzip that varies correctly) and nothing they must not see.
 
-Every request opens the file afresh, so a rebuild (files replaced by rename) is live at once.
-Only what is derived from a file's bytes (its hash, its gzip form) is cached, and each cached
-value is valid only for the exact stat (inode, mtime, size) it was computed from.
+Every request looks the path up and opens the file afresh, so a rebuild (files replaced by
+rename) is live at once. Only what is derived from a file's bytes (its hash, its gzip form) is
+cached, and each cached value is valid only for the exact stat (inode, mtime, size) it was
+computed from.
 
 The pure deciders (`parse_path`, `accepts_gzip`, `etag_matches`, `not_modified`) hold the HTTP
-rules; `StaticSite` only applies them to files.
+rules; `StaticSite` only applies them to files. Files are the hot path (feed readers poll them,
+mostly for a 304), so `FilesFirst` hands a request the router would give to the file route
+straight to it, past the routing and exception layers that have nothing to do for it.
 """
 
 from __future__ import annotations
@@ -21,16 +24,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
-from pathlib import Path, PurePosixPath
-from typing import Generic, TypeVar
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, unquote_to_bytes
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from syndicate.config import Web
 from syndicate.errors import SyndicateError
 from syndicate.urls import MEDIA_TYPES, NOT_FOUND
 
@@ -79,7 +86,12 @@ UNKNOWN = Kind("application/octet-stream")
 
 
 def kind_of(name: str) -> Kind:
-    return KINDS.get(PurePosixPath(name).suffix.lower(), UNKNOWN)
+    """By the suffix of the last path segment, as `PurePosixPath(name).suffix` reads it (a
+    leading or trailing dot is no suffix), without building a path object per request."""
+    base = name.rstrip("/").rpartition("/")[2]
+    dot = base.rfind(".")
+    suffix = base[dot:] if 0 < dot < len(base) - 1 else ""
+    return KINDS.get(suffix.lower(), UNKNOWN)
 
 
 # Deciders: pure functions of request values.
@@ -87,6 +99,7 @@ def kind_of(name: str) -> Kind:
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for the same few feed paths over and over
 def parse_path(raw_path: bytes) -> tuple[str, ...] | None:
     """The segments of a request path, or None when it must not reach the file system.
 
@@ -168,6 +181,29 @@ def not_modified(
     return int(mtime) <= since.timestamp()  # Last-Modified has whole seconds
 
 
+@lru_cache(maxsize=4096)
+def http_date(mtime: float) -> str:
+    """Last-Modified for a file's mtime (a file keeps its mtime until rebuilt: worth caching)."""
+    return formatdate(mtime, usegmt=True)
+
+
+_CONDITIONAL = (b"accept-encoding", b"if-none-match", b"if-modified-since")
+
+
+def conditional_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    """Accept-Encoding, If-None-Match and If-Modified-Since: the first value of each, as
+    Starlette's `request.headers.get` gives it, read in one pass over the ASGI scope."""
+    found: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        if key in _CONDITIONAL and key not in found:
+            found[key] = value.decode("latin-1")
+    return (
+        found.get(b"accept-encoding"),
+        found.get(b"if-none-match"),
+        found.get(b"if-modified-since"),
+    )
+
+
 # Caches of values derived from file bytes.
 
 Stamp = tuple[int, int, int]  # inode, mtime_ns, size: a rename or a rewrite changes it
@@ -228,11 +264,35 @@ def _inside(root: Path, real: Path) -> bool:
     return not any(part.startswith(".") for part in real.relative_to(root).parts)
 
 
-def _read(fd: int) -> bytes:
+def _read(fd: int, size: int = 0) -> bytes:
+    """The file's bytes, to the end (it may have grown since `size`, its fstat size, was
+    taken). Each read asks for a little more than `size`, not a fixed large buffer: Python
+    allocates the whole requested buffer for every read, a costly mmap when it is large."""
     chunks = []
-    while chunk := os.read(fd, 1 << 20):
+    while chunk := os.read(fd, max(size + 1, 1 << 16)):
         chunks.append(chunk)
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _Prepared(Response):
+    """A response whose header list the caller has built already (lower-case latin-1 bytes,
+    Content-Length included where due), as Starlette's Response would build it from a dict;
+    for the file path, which answers most requests."""
+
+    def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = raw_headers
+
+
+_VARY = (b"vary", b"Accept-Encoding")
+_CORS = (
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"ETag"),  # for conditional GET from JS
+)
+_GZIP = (b"content-encoding", b"gzip")
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 def _respond(request: Request, status: int, headers: dict[str, str], body: bytes) -> Response:
@@ -257,20 +317,47 @@ class StaticSite:
 
     def __init__(self, output_dir: Path, *, max_age: int = 300) -> None:
         self.output_dir = output_dir
+        self.root = str(output_dir).rstrip("/")  # "" for "/": paths are built as root + "/…"
         self.cache_control = f"public, max-age={max_age}"
+        self.cache_control_raw = self.cache_control.encode("latin-1")
         self.etags: StampedCache[str] = StampedCache(65_536, lambda _: 1)
         self.gzipped: StampedCache[bytes] = StampedCache(32 << 20, len)
 
-    def _open(self, names: Sequence[str]) -> tuple[Path, int] | None:
-        """The resolved path and an open descriptor of `names` under the output folder, or
-        None: outside (through a symlink), hidden, missing or unreadable. The root is
-        resolved per request, so swapping the folder (or a symlink to it) takes effect."""
+    def _open(self, names: Sequence[str]) -> tuple[str, int] | None:
+        """The path and an open descriptor of `names` (segments checked by `parse_path`)
+        under the output folder, or None: outside (through a symlink), hidden, missing or
+        unreadable. Nothing about the folder is remembered between requests, so swapping it
+        (or a symlink to it) takes effect at once.
+
+        The common case, no symlink below the output folder, costs one lstat per folder and
+        the open itself (O_NOFOLLOW refuses a symlink as the last part). The output folder's
+        own path is left to the kernel to follow. A path with a symlink below the output
+        folder is resolved in full, and served only if it stays inside (`_open_resolved`)."""
+        path = self.root
+        try:
+            for name in names[:-1]:
+                path = f"{path}/{name}"
+                if stat.S_ISLNK(os.lstat(path).st_mode):
+                    return self._open_resolved(names)
+            path = f"{path}/{names[-1]}"
+            try:
+                return path, os.open(path, _OPEN_FLAGS)
+            except OSError:
+                if not Path(path).is_symlink():
+                    return None
+        except (OSError, ValueError):
+            return None
+        return self._open_resolved(names)
+
+    def _open_resolved(self, names: Sequence[str]) -> tuple[str, int] | None:
+        """`_open` for a path with a symlink below the output folder: resolved in full (the
+        folder too), and opened only if the target is a visible file inside the folder."""
         try:
             root = self.output_dir.resolve()
             real = root.joinpath(*names).resolve()
             if not _inside(root, real):
                 return None
-            return real, os.open(real, _OPEN_FLAGS)
+            return str(real), os.open(real, _OPEN_FLAGS)
         except (OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
             return None
 
@@ -278,23 +365,27 @@ class StaticSite:
         return _plain(request, 200, "ok")
 
     async def file(self, request: Request) -> Response:
-        raw_path = request.scope.get("raw_path") or quote(request.scope["path"]).encode()
+        return self.answer(request.scope)
+
+    def answer(self, scope: Scope) -> Response:
+        """The response to a GET or HEAD of a file, from the ASGI scope alone."""
+        raw_path = scope.get("raw_path") or quote(scope["path"]).encode()
         segments = parse_path(raw_path)
         if segments is None:
-            return self.not_found(request)
+            return self.not_found(Request(scope))
         is_folder = segments[-1] == ""
         names = [*segments[:-1], INDEX_FILE] if is_folder else list(segments)
         opened = self._open(names)
         if opened is None:
-            return self.not_found(request)
+            return self.not_found(Request(scope))
         real, fd = opened
         try:
             st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode):
-                return self._file(request, names[-1], real, fd, st)
-            if stat.S_ISDIR(st.st_mode) and (real / INDEX_FILE).is_file():
-                return self._to_folder(request, segments)
-            return self.not_found(request)
+                return self._file(scope, names[-1], real, fd, st)
+            if stat.S_ISDIR(st.st_mode) and Path(real, INDEX_FILE).is_file():
+                return self._to_folder(Request(scope), segments)
+            return self.not_found(Request(scope))
         finally:
             os.close(fd)
 
@@ -307,41 +398,44 @@ class StaticSite:
         headers = {"location": location, "cache-control": self.cache_control}
         return _respond(request, 308, headers, b"")
 
-    def _file(
-        self, request: Request, name: str, real: Path, fd: int, st: os.stat_result
-    ) -> Response:
+    def _file(self, scope: Scope, name: str, key: str, fd: int, st: os.stat_result) -> Response:
+        """The file's 200 or 304. Its headers are built as bytes, in the order `_respond`
+        gives them: validators and caching, Content-Encoding, Content-Type, Last-Modified,
+        X-Content-Type-Options, Content-Length (none on a 304)."""
         kind = kind_of(name)  # as requested: a symlink's target may be named otherwise
-        stamp, key = stamp_of(st), str(real)
+        stamp = stamp_of(st)
         data: bytes | None = None
         etag = self.etags.get(key, stamp)
         if etag is None:
-            data = _read(fd)
+            data = _read(fd, st.st_size)
             etag = f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
             self.etags.put(key, stamp, etag)
+        accept_encoding, if_none_match, if_modified_since = conditional_headers(scope)
         varies = kind.compressible and st.st_size >= GZIP_MIN_SIZE
-        use_gzip = varies and accepts_gzip(request.headers.get("accept-encoding"))
+        use_gzip = varies and accepts_gzip(accept_encoding)
         if use_gzip:  # a different byte sequence needs its own strong validator
             etag = f'{etag[:-1]}-gzip"'
-        headers = {"etag": etag, "cache-control": self.cache_control}
+        headers = [(b"etag", etag.encode("latin-1")), (b"cache-control", self.cache_control_raw)]
         if varies:
-            headers["vary"] = "Accept-Encoding"
+            headers.append(_VARY)
         if kind.feed:
-            headers["access-control-allow-origin"] = "*"
-            headers["access-control-expose-headers"] = "ETag"  # for conditional GET from JS
-        conditions = request.headers.get("if-none-match"), request.headers.get("if-modified-since")
-        if not_modified(*conditions, etag, st.st_mtime):
-            return _respond(request, 304, headers, b"")
-        body = _read(fd) if data is None else data
+            headers += _CORS
+        if not_modified(if_none_match, if_modified_since, etag, st.st_mtime):
+            headers.append(_NOSNIFF)
+            return _Prepared(304, headers, b"")
+        body = _read(fd, st.st_size) if data is None else data
         if use_gzip:
             compressed = self.gzipped.get(key, stamp)
             if compressed is None:  # mtime=0: the same input always gives the same bytes
                 compressed = gzip.compress(body, compresslevel=6, mtime=0)
                 self.gzipped.put(key, stamp, compressed)
             body = compressed
-            headers["content-encoding"] = "gzip"
-        headers["content-type"] = kind.content_type
-        headers["last-modified"] = formatdate(st.st_mtime, usegmt=True)
-        return _respond(request, 200, headers, body)
+            headers.append(_GZIP)
+        headers.append((b"content-type", kind.content_type.encode("latin-1")))
+        headers.append((b"last-modified", http_date(st.st_mtime).encode("latin-1")))
+        headers.append(_NOSNIFF)
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        return _Prepared(200, headers, b"" if scope["method"] == "HEAD" else body)
 
     def not_found(self, request: Request, exc: Exception | None = None) -> Response:
         """The site's own 404.html when it has one; never cached for long, since a release
@@ -366,6 +460,49 @@ class StaticSite:
         return _plain(request, 500, "internal server error\n")
 
 
+class FilesFirst:
+    """Middleware: a request that the router would give to the file route goes straight to
+    `StaticSite.answer`, as the route would call it; anything else continues down the stack.
+
+    The decision is the router's own: the routes are asked in order, and the first one that
+    matches in full takes the request. When every route before the file route is a plain
+    `Route`, whose match depends only on the method and the path, the decision is cached per
+    method and path. It sits under Starlette's ServerErrorMiddleware, so an exception still
+    gets the site's 500; the layers it skips (the exception middleware, the router, the
+    endpoint wrapper) have nothing to do for a file, which raises no HTTPException."""
+
+    def __init__(
+        self, app: ASGIApp, site: StaticSite, routes: Sequence[BaseRoute], files: BaseRoute
+    ) -> None:
+        self.app = app
+        self.site = site
+        self.routes = routes
+        self.files = files
+        before = routes[: list(routes).index(files)]
+        self.cacheable = all(type(route) is Route for route in before)
+        self._cached = lru_cache(maxsize=4096)(self._decide)
+
+    def _decide(self, method: str, path: str, root_path: str) -> bool:
+        scope = {"type": "http", "method": method, "path": path, "root_path": root_path}
+        return self._to_files(scope)
+
+    def _to_files(self, scope: Scope) -> bool:
+        for route in self.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                return route is self.files
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            self._cached(scope["method"], scope["path"], scope.get("root_path", ""))
+            if self.cacheable
+            else self._to_files(scope)
+        ):
+            await self.site.answer(scope)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     output_dir: Path, *, max_age: int = 300, routes: Sequence[BaseRoute] = ()
 ) -> Starlette:
@@ -373,12 +510,11 @@ def create_app(
     file can shadow it) and `routes` (the mail links). `max_age` is config `web.max_age`."""
     site = StaticSite(output_dir, max_age=max_age)
     methods = list(ALLOWED_METHODS)
+    files = Route("/{path:path}", site.file, methods=methods)
+    all_routes = [Route("/healthz", site.health, methods=methods), *routes, files]
     return Starlette(
-        routes=[
-            Route("/healthz", site.health, methods=methods),
-            *routes,
-            Route("/{path:path}", site.file, methods=methods),
-        ],
+        routes=all_routes,
+        middleware=[Middleware(FilesFirst, site=site, routes=all_routes, files=files)],
         # Starlette's own 404 (a target no route takes, such as '*') and 405, and any bug,
         # still get our bodies and headers.
         exception_handlers={
@@ -389,17 +525,32 @@ def create_app(
     )
 
 
+def server_config(app: ASGIApp, settings: Web, **overrides: Any) -> uvicorn.Config:
+    """How both `syndicate serve` and `syndicate run` run uvicorn.
+
+    HTTP is parsed by httptools (C) rather than h11 (pure Python), on the standard asyncio
+    loop: uvloop, which uvicorn would pick if it were installed, served as many requests
+    but with several times the p99 latency under load (benchmarks/serve.py). The access log
+    (`web.access_log`) is about half the CPU of a 304. X-Forwarded-For is believed only from
+    `web.trusted_proxies`: anyone can send it, and the subscribe form limits per client."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "http": "httptools",
+        "loop": "asyncio",
+        "access_log": settings.access_log,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
+        "lifespan": "off",
+    }
+    return uvicorn.Config(app, **{**options, **overrides})
+
+
 def serve(
-    output_dir: Path,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    max_age: int = 300,
-    routes: Sequence[BaseRoute] = (),
+    output_dir: Path, settings: Web, max_age: int = 300, routes: Sequence[BaseRoute] = ()
 ) -> None:
-    """Run the site until interrupted (blocks). Access log on. Proxy headers off: nothing here
-    builds URLs from the request's scheme or host, and behind a reverse proxy it is the
-    proxy's log that knows the client's address."""
+    """Run the site until interrupted (blocks)."""
     if not output_dir.is_dir():
         raise SyndicateError(f"{output_dir}: no such folder; run `syndicate build` first")
     app = create_app(output_dir, max_age=max_age, routes=routes)
-    uvicorn.run(app, host=host, port=port, access_log=True, proxy_headers=False)
+    uvicorn.Server(server_config(app, settings)).run()

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from syndicate import maillinks
-from syndicate.config import Config
+from syndicate.config import Config, Web
 from syndicate.digest.outbox import create
 from syndicate.digest.send import deliver
 from syndicate.ingest import ingest
@@ -370,3 +370,21 @@ def test_a_list_kept_from_self_service_is_neither_offered_nor_accepted(
     response = site.subscribe("reader@example.org", list_slug="alerts")
     assert response.status_code == 400
     assert "Choose one of the lists" in response.text
+
+
+def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(
+    site: Site, tmp_path: Path
+) -> None:
+    routes = maillinks.routes(lambda: site.config, site.store, site.clock)
+    app = create_app(tmp_path / "site", routes=routes)
+    with running(app, Web(trusted_proxies=["127.0.0.1"])) as url, httpx.Client(base_url=url) as c:
+        page = c.get("/subscribe")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+
+        def post(n: int, client: str) -> int:
+            data = {"csrf": token.group(1), "list": "weekly", "email": f"r{n}@example.org"}
+            return c.post("/subscribe", data=data, headers={"X-Forwarded-For": client}).status_code
+
+        assert {post(n, f"203.0.113.{n}") for n in range(25)} == {200}
+        assert [post(n, "198.51.100.7") for n in range(21)][-1] == 429

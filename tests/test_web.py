@@ -12,17 +12,25 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
 
+from syndicate.config import Web
 from syndicate.errors import SyndicateError
 from syndicate.files import write_if_changed
 from syndicate.urls import file_for
 from syndicate.web import (
     StampedCache,
+    _read,
     accepts_gzip,
+    conditional_headers,
     create_app,
     etag_matches,
+    kind_of,
     parse_path,
     serve,
+    server_config,
 )
 from tests.webserver import Swappable, running
 
@@ -182,6 +190,24 @@ def test_head_of_the_gzip_variant_gives_the_compressed_length(client: httpx.Clie
     assert head.headers["etag"] == get.headers["etag"]
 
 
+def test_file_headers_come_in_a_fixed_order(client: httpx.Client) -> None:
+    """The order Starlette gives a header dict (validators, caching, body description,
+    nosniff, length), after uvicorn's own Date and Server."""
+    get = client.get("/feeds/all.rss")
+    not_modified = client.get("/feeds/all.rss", headers={"if-none-match": get.headers["etag"]})
+    head = client.head("/feeds/all.rss", headers={"accept-encoding": "gzip"})
+    cached = ["etag", "cache-control", "vary", "access-control-allow-origin"]
+    cached.append("access-control-expose-headers")
+    body = ["content-type", "last-modified", "x-content-type-options", "content-length"]
+    assert [name for name, _ in get.headers.items()] == ["date", "server", *cached, *body]
+    assert [name for name, _ in head.headers.items()] == [
+        "date", "server", *cached, "content-encoding", *body,
+    ]  # fmt: skip
+    assert [name for name, _ in not_modified.headers.items()] == [
+        "date", "server", *cached, "x-content-type-options",
+    ]  # fmt: skip
+
+
 # ETags
 
 
@@ -258,6 +284,13 @@ def test_if_none_match_gives_304_with_cache_headers_and_no_body(
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "content-type" not in response.headers
+
+
+def test_the_first_of_repeated_conditional_headers_counts(client: httpx.Client) -> None:
+    etag = client.get("/feeds/all.rss").headers["etag"]
+    first = [("if-none-match", etag), ("if-none-match", '"other"')]
+    assert client.get("/feeds/all.rss", headers=first).status_code == 304
+    assert client.get("/feeds/all.rss", headers=first[::-1]).status_code == 200
 
 
 def test_head_answers_if_none_match_with_304(client: httpx.Client) -> None:
@@ -389,6 +422,41 @@ def test_healthz_is_ok_even_with_a_file_of_that_name(client: httpx.Client, publi
     assert client.head("/healthz").content == b""
 
 
+def ok(request: Request) -> Response:
+    return PlainTextResponse(f"route {request.method} {request.url.path}")
+
+
+@pytest.mark.parametrize("repeat", [1, 2], ids=["first", "again"])
+def test_routes_before_the_files_take_their_paths_even_from_files(
+    server: tuple[Swappable, httpx.Client], public: Path, repeat: int
+) -> None:
+    """Routes are asked in order, as the router asks them, also once the decision for a path
+    is cached (the second request)."""
+    swappable, http = server
+    (public / "unsubscribe").mkdir()
+    (public / "unsubscribe/tok").write_text("file")
+    (public / "unsubscribe/index.html").write_text("file")
+    routes = [Route("/unsubscribe/{token}", ok, methods=["POST"])]
+    swappable.app = create_app(public, routes=routes)
+    for _ in range(repeat):
+        assert http.post("/unsubscribe/tok").text == "route POST /unsubscribe/tok"
+        assert http.get("/unsubscribe/tok").text == "file"  # the route takes POST only
+        assert http.get("/unsubscribe/").text == "file"
+        assert http.post("/feeds/all.rss").status_code == 405
+        assert http.get("/feeds/all.rss").content == RSS
+
+
+def test_a_mount_before_the_files_is_asked_on_every_request(
+    server: tuple[Swappable, httpx.Client], public: Path
+) -> None:
+    swappable, http = server
+    routes = [Mount("/feeds/tr", routes=[Route("/{name}", ok)])]
+    swappable.app = create_app(public, routes=routes)
+    for _ in range(2):
+        assert http.get("/feeds/tr/all.rss").text == "route GET /feeds/tr/all.rss"
+        assert http.get("/feeds/all.rss").content == RSS
+
+
 def test_a_missing_file_gets_the_sites_404_page(client: httpx.Client) -> None:
     response = client.get("/releases/embargoed/")
     assert response.status_code == 404
@@ -514,6 +582,35 @@ def test_symlinks_within_the_site_are_served_as_named(client: httpx.Client, publ
     assert response.content == SITE["feeds/archive/all/1.atom"]
 
 
+def test_a_symlinked_folder_within_the_site_is_served(client: httpx.Client, public: Path) -> None:
+    (public / "latest").symlink_to("feeds/archive/all", target_is_directory=True)
+    response = client.get("/latest/1.atom")
+    assert response.status_code == 200
+    assert response.content == SITE["feeds/archive/all/1.atom"]
+    assert client.get("/latest/../../secret.txt").status_code == 404
+
+
+def test_swapping_a_symlinked_output_folder_takes_effect_at_once(
+    server: tuple[Swappable, httpx.Client], public: Path, tmp_path: Path
+) -> None:
+    swappable, http = server
+    other = tmp_path / "other"
+    (other / "feeds").mkdir(parents=True)
+    (other / "feeds/all.rss").write_bytes(RSS.replace(b"Release", b"Other"))
+    current = tmp_path / "current"
+    current.symlink_to(public, target_is_directory=True)
+    swappable.app = create_app(current)
+    before = http.get("/feeds/all.rss")
+    assert before.content == RSS
+    swap = tmp_path / "swap"
+    swap.symlink_to(other, target_is_directory=True)
+    swap.replace(current)
+    after = http.get("/feeds/all.rss", headers={"if-none-match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.content == RSS.replace(b"Release", b"Other")
+    assert after.headers["etag"] != before.headers["etag"]
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_fifo_in_the_site_is_not_found_and_does_not_block(
     client: httpx.Client, public: Path
@@ -524,7 +621,25 @@ def test_a_fifo_in_the_site_is_not_found_and_does_not_block(
 
 def test_serve_refuses_a_missing_output_folder(tmp_path: Path) -> None:
     with pytest.raises(SyndicateError, match="run `syndicate build` first"):
-        serve(tmp_path / "public")
+        serve(tmp_path / "public", Web())
+
+
+def test_serve_and_run_share_one_server_configuration() -> None:
+    """httptools on asyncio; no access log and no proxy headers unless configured."""
+    plain = server_config(create_app(Path("/nonexistent")), Web())
+    assert (plain.http, plain.loop, plain.access_log, plain.proxy_headers) == (
+        "httptools",
+        "asyncio",
+        False,
+        False,
+    )
+    behind = server_config(
+        create_app(Path("/nonexistent")),
+        Web(access_log=True, trusted_proxies=["10.0.0.1"]),
+        port=8123,
+    )
+    assert (behind.access_log, behind.proxy_headers, behind.port) == (True, True, 8123)
+    assert behind.forwarded_allow_ips == ["10.0.0.1"]
 
 
 # Deciders
@@ -592,6 +707,49 @@ def test_accepts_gzip(header: str | None, accepted: bool) -> None:
 )
 def test_etag_matches_by_weak_comparison(header: str, matches: bool) -> None:
     assert etag_matches(header, '"abc"') is matches
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("all.rss", "application/rss+xml; charset=utf-8"),
+        ("ALL.RSS", "application/rss+xml; charset=utf-8"),
+        ("a.b.json", "application/feed+json; charset=utf-8"),
+        ("feeds/all.atom", "application/atom+xml; charset=utf-8"),
+        ("index.html/", "text/html; charset=utf-8"),
+        ("rss", "application/octet-stream"),
+        (".rss", "application/octet-stream"),
+        ("all.", "application/octet-stream"),
+        ("all.unknown", "application/octet-stream"),
+        ("", "application/octet-stream"),
+    ],
+)
+def test_kind_of_goes_by_the_suffix_of_the_last_segment(name: str, content_type: str) -> None:
+    assert kind_of(name).content_type == content_type
+
+
+def test_conditional_headers_are_the_first_value_of_each() -> None:
+    scope = {
+        "headers": [
+            (b"if-none-match", b'"a"'),
+            (b"accept-encoding", b"gzip"),
+            (b"if-none-match", b'"b"'),
+            (b"if-modified-since", b"Thu, 26 Nov 2026 09:00:00 GMT"),
+        ]
+    }
+    assert conditional_headers(scope) == ("gzip", '"a"', "Thu, 26 Nov 2026 09:00:00 GMT")
+    assert conditional_headers({"headers": []}) == (None, None, None)
+
+
+def test_read_reads_to_the_end_whatever_size_it_was_told(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1024
+    (tmp_path / "f").write_bytes(data)
+    for size in (0, 10, len(data), 10 * len(data)):
+        fd = os.open(tmp_path / "f", os.O_RDONLY)
+        try:
+            assert _read(fd, size) == data
+        finally:
+            os.close(fd)
 
 
 def test_stamped_cache_forgets_stale_stamps_and_evicts_least_recently_used() -> None:

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from syndicate.config import Web
+from syndicate.web import server_config
+
 START_TIMEOUT = 5.0
 
 
@@ -32,7 +35,7 @@ class Swappable:
 
 
 @contextmanager
-def running(app: ASGIApp) -> Iterator[str]:
+def running(app: ASGIApp, settings: Web | None = None) -> Iterator[str]:
     """Serve `app` on a free port of 127.0.0.1 until the block ends; yields the base URL
     (no trailing slash). The socket is bound here, so the port is known and never raced for.
     Its protocol is named explicitly: asyncio sets TCP_NODELAY only on sockets that say they
@@ -41,12 +44,11 @@ def running(app: ASGIApp) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
+    config = server_config(  # as syndicate serve and run configure it
         app,
-        lifespan="off",
+        settings or Web(),
         ws="none",
         log_config=None,  # leave logging to pytest
-        access_log=False,
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)

@@ -354,15 +354,6 @@ def test_the_rate_limit_holds_for_any_address_and_body(site: Web) -> None:
     assert codes[20:] == [429, 429]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "syndicate run serves with uvicorn's defaults (scheduler.py: uvicorn.Config without "
-        "proxy_headers=False, as web.serve has), which trust X-Forwarded-For from 127.0.0.1: "
-        "a client behind a local proxy that passes the header on, or any local client, gets a "
-        "fresh subscribe rate-limit window per forged address"
-    ),
-)
 def test_the_rate_limit_holds_whatever_x_forwarded_for_says(site: Web) -> None:
     codes = [
         site.request(
