@@ -13,10 +13,25 @@ be told to misbehave the ways real servers do:
         ...send...
         assert server.counts()["desk@example.com"] == 1
 
-Faults fire for the first `times` matching commands (None: always), each with `probability`
-drawn from a seeded RNG, optionally only for some `addresses` (the sender for MAIL, the
-recipient for RCPT, any recipient for DATA). `SmtpServer(auth=("user", "secret"))` requires
-AUTH (PLAIN or LOGIN, over plain text: `auth_require_tls=False`) before MAIL;
+Faults fire for the first `times` matching commands (None: always), each with `probability`,
+optionally only for some `addresses` (the sender for MAIL, the recipient for RCPT, any
+recipient for DATA). The draw is seeded by `SmtpServer(seed=…)`, the fault, the command's
+addresses and how many times the fault was asked about them: the same attempts of the same
+recipients meet the same faults however the connections interleave, so a chaos run is
+repeatable (MAIL knows only the sender, so its draws follow the order of transactions).
+
+A test times what it does to the client by the server's progress, not by sleeping:
+
+        hold = server.hold("DATA", after=500)   # the next DATA after 500 accepted waits...
+        hold.wait()                              # ...here it is, the message read, no reply
+        os.kill(sender.pid, signal.SIGKILL)      # the client dies inside DATA: once the
+        hold.release()                           # server sees it close, nothing is stored
+        server.on_accept(callback)               # called right after each accepted
+                                                 # message's 250 is written (or just before)
+        server.open_sessions                     # connections open at this instant
+
+`SmtpServer(auth=("user", "secret"))` requires AUTH (PLAIN or LOGIN, over plain text:
+`auth_require_tls=False`) before MAIL;
 `SmtpServer(starttls=context)` advertises STARTTLS and `SmtpServer(tls=context)` speaks
 implicit TLS, with contexts from `Certificate`. It offers PIPELINING (RFC 2920), as Postfix
 does, unless made with `pipelining=False`; `packets()` tells which commands arrived together.
@@ -36,7 +51,7 @@ import ssl
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -79,13 +94,53 @@ class _Fault:
             return False
         return self.addresses is None or not self.addresses.isdisjoint(addresses)
 
+    @property
+    def label(self) -> str:
+        """What fired, for `fired()`: "RCPT 451", "DATA drop", "DATA stall"…"""
+        return f"{self.command} {self.reply[:3] if self.action == 'reply' else self.action}"
+
+
+class Hold:
+    """A command the server keeps waiting before it answers, until `release()` (see
+    SmtpServer.hold). `reached` is set when the first one arrives; `address` is its sender
+    (MAIL) or recipient (RCPT, DATA). A client that closes the connection meanwhile cancels
+    the wait: nothing of that transaction is stored."""
+
+    def __init__(self, command: Command, after: int, times: int | None) -> None:
+        self.command = command
+        self.after = after
+        self.times = times
+        self.reached = threading.Event()
+        self.released = threading.Event()
+        self.address = ""
+
+    def wait(self, timeout: float = 60.0) -> Hold:
+        """Block until the command is held (AssertionError after `timeout` seconds)."""
+        assert self.reached.wait(timeout), f"no {self.command} to hold within {timeout} s"
+        return self
+
+    def release(self) -> None:
+        self.released.set()
+
+    async def _keep(self) -> None:  # in the server's loop; cancelled if the client goes
+        while not self.released.is_set():
+            await asyncio.sleep(0.002)
+
+
+OnAccept = Callable[[Received, int], None]
+
 
 class _State:
     """What the server has seen, and the faults it was told about. Locked: two threads."""
 
     def __init__(self, seed: int, auth: tuple[str, str] | None, pipelining: bool) -> None:
         self.lock = threading.Lock()
-        self.rng = random.Random(seed)
+        self.seed = seed
+        self.draws: Counter[tuple[int, str, tuple[str, ...]]] = Counter()
+        self.fired: Counter[str] = Counter()
+        self.holds: list[Hold] = []
+        self.on_accept: list[tuple[OnAccept, bool]] = []  # (callback, before the reply)
+        self.open = 0  # connections open now
         self.auth = auth
         self.pipelining = pipelining
         self.packets: list[tuple[str, ...]] = []
@@ -103,15 +158,48 @@ class _State:
         spending one of its `times`."""
         addresses, actions = tuple(addresses), frozenset(actions)
         with self.lock:
-            for fault in self.faults:
+            for index, fault in enumerate(self.faults):
                 if fault.action not in actions or not fault.matches(command, addresses):
                     continue
-                if fault.probability < 1.0 and self.rng.random() >= fault.probability:
+                if fault.probability < 1.0 and self._draw(index, command, addresses) >= (
+                    fault.probability
+                ):
                     continue
                 if fault.times is not None:
                     fault.times -= 1
+                self.fired[fault.label] += 1
                 return fault
         return None
+
+    def _draw(self, index: int, command: str, addresses: tuple[str, ...]) -> float:
+        """A number in [0, 1) for the n-th time fault `index` is asked about this command for
+        these addresses: the same whatever else happened meanwhile. Locked by the caller."""
+        key = (index, command, tuple(sorted(addresses)))
+        nth = self.draws[key]
+        self.draws[key] += 1
+        return random.Random(f"{self.seed}/{index}/{command}/{','.join(key[2])}/{nth}").random()
+
+    def hold(self, command: Command, address: str) -> Hold | None:
+        """The hold, if any, this command must wait for (spending one of its `times`)."""
+        with self.lock:
+            for hold in self.holds:
+                if hold.command != command or hold.times == 0 or hold.released.is_set():
+                    continue
+                if len(self.received) < hold.after:
+                    continue
+                if hold.times is not None:
+                    hold.times -= 1
+                if not hold.reached.is_set():
+                    hold.address = address
+                return hold
+        return None
+
+    def accepted(self, received: Received, number: int, *, before_reply: bool) -> None:
+        """Call the on_accept callbacks (outside the lock: they may read the server)."""
+        with self.lock:
+            callbacks = [c for c, before in self.on_accept if before == before_reply]
+        for callback in callbacks:
+            callback(received, number)
 
     def count(self, command: str) -> None:
         with self.lock:
@@ -129,7 +217,12 @@ class _Handler:
         self.state = state
 
     async def _refusal(self, command: Command, addresses: Iterable[str]) -> str | None:
-        """The reply that replaces acceptance, if a fault says so (after any stall)."""
+        """The reply that replaces acceptance, if a fault says so (after any hold or stall)."""
+        addresses = tuple(addresses)
+        hold = self.state.hold(command, addresses[0] if addresses else "")
+        if hold is not None:
+            hold.reached.set()
+            await hold._keep()
         fault = self.state.fault(command, addresses, ("stall", "reply"))
         if fault is not None and fault.action == "stall":
             await asyncio.sleep(fault.seconds)
@@ -198,6 +291,8 @@ class _Handler:
             assert server.transport is not None
             server.transport.close()  # accepted, and the reply is lost: the RFC 1047 window
             return ""  # _SMTP.push sends nothing for it
+        self.state.accepted(received, number, before_reply=True)
+        server.replying = (received, number)
         return f"250 2.0.0 Ok: queued as {number}"
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -229,6 +324,8 @@ class _SMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.state = state
         self.number = 0
+        self.replying: tuple[Received, int] | None = None  # accepted, its 250 not yet written
+        self.counted = False  # in state.open
 
     def data_received(self, data: bytes) -> None:
         """Note the commands that arrived together, in one read from the socket."""
@@ -247,12 +344,25 @@ class _SMTP(SMTP):
             with self.state.lock:
                 self.state.sessions += 1
                 self.number = self.state.sessions
+                if not self.counted:
+                    self.counted = True
+                    self.state.open += 1
         super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        with self.state.lock:
+            if self.counted:
+                self.counted = False
+                self.state.open -= 1
+        super().connection_lost(error)
 
     async def push(self, status: Any) -> None:
         if not status:  # the handler closed the connection and answers nothing
             return
+        replying, self.replying = self.replying, None
         await super().push(status)
+        if replying is not None:  # the 250 of an accepted message is written
+            self.state.accepted(*replying, before_reply=False)
         text = status.decode() if isinstance(status, bytes) else str(status)
         if text.startswith("421") and self.transport is not None:
             self.transport.close()
@@ -280,7 +390,9 @@ class _SMTP(SMTP):
             await self._reader.readuntil(b"\r\n")  # one line of the message, then hang up
             assert self.transport is not None
             self.transport.close()
-            return
+            # And stop here, as a server that hung up does: the rest of the message, already
+            # read from the socket, must not be taken for commands ("To: …" and the like).
+            raise asyncio.CancelledError
         await super().smtp_DATA(arg)
 
 
@@ -376,18 +488,26 @@ class SmtpServer:
         self.refuse("RCPT", reply, addresses=[address])
 
     def drop_during_data(
-        self, *, times: int | None = 1, addresses: Iterable[str] | None = None
+        self,
+        *,
+        times: int | None = 1,
+        addresses: Iterable[str] | None = None,
+        probability: float = 1.0,
     ) -> None:
         """After the 354, read one line of the message and close the connection: the server
         never has the whole message, so nothing is stored."""
-        self._add(_Fault("DATA", "drop", "", 0.0, times, 1.0, _set(addresses)))
+        self._add(_Fault("DATA", "drop", "", 0.0, times, probability, _set(addresses)))
 
     def drop_after_data(
-        self, *, times: int | None = 1, addresses: Iterable[str] | None = None
+        self,
+        *,
+        times: int | None = 1,
+        addresses: Iterable[str] | None = None,
+        probability: float = 1.0,
     ) -> None:
         """Store the message, then close the connection without replying: what a client sees
         when the network fails after the final dot (the duplicate window of RFC 1047)."""
-        self._add(_Fault("DATA", "drop-after", "", 0.0, times, 1.0, _set(addresses)))
+        self._add(_Fault("DATA", "drop-after", "", 0.0, times, probability, _set(addresses)))
 
     def stall(
         self,
@@ -396,10 +516,29 @@ class SmtpServer:
         *,
         times: int | None = 1,
         addresses: Iterable[str] | None = None,
+        probability: float = 1.0,
     ) -> None:
         """Wait `seconds` before answering normally (a client that gave up meanwhile has
-        closed the connection, which cancels the wait: nothing is stored)."""
-        self._add(_Fault(command, "stall", "", seconds, times, 1.0, _set(addresses)))
+        closed the connection, which cancels the wait: nothing is stored). On DATA the
+        whole message is read first."""
+        self._add(_Fault(command, "stall", "", seconds, times, probability, _set(addresses)))
+
+    def hold(self, command: Command, *, after: int = 0, times: int | None = 1) -> Hold:
+        """Keep the first `times` `command`s (None: every one) that arrive once `after`
+        messages have been accepted waiting, without an answer, until `release()`; on DATA
+        the whole message is read first. For timing a kill: `hold.wait()`, kill, release."""
+        hold = Hold(command, after, times)
+        with self._state.lock:
+            self._state.holds.append(hold)
+        return hold
+
+    def on_accept(self, callback: OnAccept, *, before_reply: bool = False) -> None:
+        """Call `callback(received, number)` in the server's thread for every message
+        accepted (`number` counts them from 1): right after its 250 is written to the socket,
+        or with `before_reply` right before. It runs inside the server (no connection is
+        served meanwhile) and must not raise."""
+        with self._state.lock:
+            self._state.on_accept.append((callback, before_reply))
 
     def accept_data_without_recipients(self) -> None:
         """Answer 354 to a DATA that follows no accepted RCPT (RFC 2920 wants 554, some
@@ -450,6 +589,18 @@ class SmtpServer:
         """Connections opened by clients so far."""
         with self._state.lock:
             return self._state.sessions
+
+    @property
+    def open_sessions(self) -> int:
+        """Connections open at this instant (closed ones are counted once the server has
+        seen them close)."""
+        with self._state.lock:
+            return self._state.open
+
+    def fired(self) -> Counter[str]:
+        """How many times each fault fired: "RCPT 451", "DATA drop", "DATA stall"…"""
+        with self._state.lock:
+            return Counter(self._state.fired)
 
     def commands(self) -> Counter[str]:
         """How many times each of EHLO, AUTH, MAIL, RCPT, DATA, RSET, QUIT was received."""

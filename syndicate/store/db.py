@@ -82,10 +82,32 @@ def _alembic_config(connection: Connection) -> AlembicConfig:
     return config
 
 
+# Any constant: the PostgreSQL advisory lock that serialises migrations ("syndicat" in ASCII).
+MIGRATION_LOCK = 0x73796E6469636174
+
+
 def migrate(engine: Engine, revision: str = HEAD) -> None:
-    """Bring the schema to `revision`; already there is a no-op."""
+    """Bring the schema to `revision`; already there is a no-op, that only reads.
+
+    Otherwise one transaction, run by one process at a time: processes that start together
+    on a new database (a scheduler, workers, the CLI) wait for the first one's migration and
+    then find the schema at `revision`, instead of failing on "table … already exists". The
+    lock is taken before alembic reads the current revision: on PostgreSQL a transaction-
+    scoped advisory lock (released with the transaction, or with a process that dies), on
+    SQLite the database's write lock (BEGIN IMMEDIATE, waiting up to the busy timeout). Both
+    run DDL inside that transaction, so a failed or killed migration leaves nothing half
+    done; without the BEGIN, pysqlite would run each CREATE TABLE in autocommit."""
     try:
+        target = head_revision() if revision == HEAD else revision
+        if current_revision(engine) == target:  # the usual start: no lock, no write
+            return
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
+            elif connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             command.upgrade(_alembic_config(connection), revision)
     except SQLAlchemyError as exc:
         reason = one_line(str(getattr(exc, "orig", None) or exc))
