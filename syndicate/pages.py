@@ -1,5 +1,6 @@
-"""The public pages: an index of topics, a page per topic, a permalink per release, the OPML
-list of every feed, a sitemap, a 404 page and the stylesheet, rendered with Jinja.
+"""The public pages: an index of topics, a page per topic (the releases of its current feed)
+and per feed archive, a permalink per release, the OPML list of every feed, a sitemap index
+and its sitemaps, a 404 page and the stylesheet, rendered with Jinja.
 
 Each page is decided first (which template, which inputs) and rendered only on demand. The
 template receives exactly the inputs its fingerprint hashes, plus pure helpers of them, so a
@@ -9,10 +10,10 @@ page whose fingerprint did not change cannot render differently and a build may 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import UTC, datetime
-from functools import cache
+from datetime import datetime
+from functools import cache, lru_cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,19 @@ from markupsafe import Markup
 from syndicate import urls
 from syndicate.config import Config
 from syndicate.model import Attachment, Kind, Release
-from syndicate.output import Document, Snapshot, topic_heading
+from syndicate.output import (
+    Document,
+    Scope,
+    Snapshot,
+    as_scope,
+    placement_note,
+    split,
+    topic_heading,
+)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "site"
 STYLESHEET_SOURCE = "style.css"
-LATEST = 10
+SITEMAP_SIZE = 2000  # release pages per sitemap
 
 FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 KIND_LABELS = {
@@ -91,44 +100,108 @@ class TopicCard:
     count: int
 
 
-def documents(snapshot: Snapshot) -> Iterator[Document]:
-    """Every page of the public site, cheap to fingerprint; bytes are rendered on demand."""
-    config = snapshot.config
+def documents(source: Snapshot | Scope) -> Iterator[Document]:
+    """The pages of the scope, cheap to fingerprint; bytes are rendered on demand. The index
+    notes the build's state; each release page notes where its release appeared."""
+    scope = as_scope(source)
+    config = scope.config
     site = _site(config)
     topics = _topics(config)
-    members = {t.slug: snapshot.topic(t.slug) for t in topics}
-    keys = _Keys(snapshot)
+    keys = _Keys(scope)
 
-    def page(path: str, template: str, **inputs: Any) -> Document:
-        return _document(keys, urls.file_for(path), template, path, site=site, **inputs)
+    def page(path: str, template: str, note: str = "", **inputs: Any) -> Document:
+        return _document(keys, urls.file_for(path), template, path, note, site=site, **inputs)
 
     offered = {t for lst in config.lists.values() if lst.self_service for t in lst.topics}
-    cards = [TopicCard(t, len(members[t.slug])) for t in topics]
-    yield page(urls.INDEX, "index.html", topics=cards, latest=list(snapshot.releases[:LATEST]))
-    for topic in topics:
-        releases = members[topic.slug]
-        present = {r.lang for r in releases}
-        languages = [lang for lang in snapshot.languages if lang in present]
-        yield page(
-            urls.topic_page(topic.slug),
-            "topic.html",
-            topic=topic,
-            releases=releases,
-            languages=languages,
-            subscribe=_subscribe_url(config.site.base_url, topic.slug, offered),
+    cards = [TopicCard(t, sum(scope.counts.get(t.slug, {}).values())) for t in topics]
+    yield page(
+        urls.INDEX,
+        "index.html",
+        scope.state().note(),
+        topics=cards,
+        latest=list(scope.latest),
+    )
+    by_slug = {t.slug: t for t in topics}
+    settings = config.feeds
+    for stream in scope.streams:
+        if stream.lang is not None:
+            continue
+        topic = by_slug[stream.topic]
+        present = scope.counts.get(topic.slug, {})
+        for chunk in split(stream, settings.limit, settings.archive_size):
+            if chunk.number is None:
+                yield page(
+                    urls.topic_page(topic.slug),
+                    "topic.html",
+                    topic=topic,
+                    releases=list(chunk.entries),
+                    languages=[lang for lang in scope.languages if present.get(lang)],
+                    subscribe=_subscribe_url(config.site.base_url, topic.slug, offered),
+                    older=urls.topic_archive(topic.slug, chunk.archives) if chunk.archives else "",
+                )
+                continue
+            number = chunk.number
+            yield page(
+                urls.topic_archive(topic.slug, number),
+                "archive.html",
+                topic=topic,
+                releases=list(chunk.entries),
+                number=number,
+                first=(number - 1) * settings.archive_size + 1,
+                last=number * settings.archive_size,
+                newer=(
+                    urls.topic_page(topic.slug)
+                    if number == chunk.archives
+                    else urls.topic_archive(topic.slug, number + 1)
+                ),
+                older=urls.topic_archive(topic.slug, number - 1) if number > 1 else "",
+            )
+    for release in scope.releases:
+        note = placement_note(
+            release.public_from,
+            release.lang,
+            [slug for slug in release.categories if slug in config.topics],
+            scope.content_hash(release),
+            release.updated,
         )
-    for release in snapshot.releases:
         yield page(
             urls.release_page(release.id),
             "release.html",
+            note,
             release=release,
             all_topic=topics[0],
             topics=[t for t in topics[1:] if t.slug in release.categories],
         )
-    yield page(urls.OPML, "feeds.opml", topics=topics)
-    yield page(urls.SITEMAP, "sitemap.xml", entries=_sitemap(topics, members))
-    yield page(urls.NOT_FOUND, "404.html", all_topic=topics[0], absolute_links=True)
-    yield _stylesheet()
+    if scope.complete:
+        yield page(urls.OPML, "feeds.opml", topics=topics)
+    yield from _sitemaps(scope, topics, page)
+    if scope.complete:
+        yield page(urls.NOT_FOUND, "404.html", all_topic=topics[0], absolute_links=True)
+        yield _stylesheet()
+
+
+def _sitemaps(
+    scope: Scope, topics: Sequence[TopicView], page: Callable[..., Document]
+) -> Iterator[Document]:
+    """The sitemap index, the sitemap of the index and topic pages, and the sitemaps of the
+    release pages: SITEMAP_SIZE each, from the oldest, so a new release changes only the last
+    one (a sitemap may hold 50,000 URLs)."""
+    sitemap = scope.sitemap
+    parts = -(-sitemap.total // SITEMAP_SIZE)
+    listed = [urls.SITEMAP_PAGES, *(urls.sitemap_releases(n) for n in range(1, parts + 1))]
+    yield page(urls.SITEMAP, "sitemap-index.xml", parts=listed)
+    entries = [(urls.INDEX, scope.lastmods.get(""))]
+    entries += [(urls.topic_page(t.slug), scope.lastmods.get(t.slug)) for t in topics]
+    yield page(urls.SITEMAP_PAGES, "sitemap.xml", entries=entries)
+    chunks = dict(sitemap.extra)
+    for number in range(1, parts + 1):
+        first = (number - 1) * SITEMAP_SIZE
+        if first >= sitemap.start:
+            end = number * SITEMAP_SIZE - sitemap.start
+            chunks[number] = sitemap.entries[first - sitemap.start : end]
+    for number, chunk in sorted(chunks.items()):
+        listing = [(urls.release_page(rid), lastmod) for rid, lastmod in chunk]
+        yield page(urls.sitemap_releases(number), "sitemap.xml", entries=listing)
 
 
 def _subscribe_url(base_url: str, slug: str, offered: set[str]) -> str:
@@ -151,28 +224,6 @@ def _topics(config: Config) -> list[TopicView]:
     return [TopicView(slug, *topic_heading(config, slug)) for slug in [urls.ALL, *config.topics]]
 
 
-def _changed(release: Release) -> datetime:
-    return release.updated or release.published
-
-
-def _sitemap(
-    topics: Sequence[TopicView], members: Mapping[str, Sequence[Release]]
-) -> list[tuple[str, str | None]]:
-    """(path, W3C lastmod) of the index, every topic page and every release page; a listing's
-    lastmod is the newest change among its releases. Plain strings: one entry per release
-    makes this the largest fingerprint input."""
-
-    def newest(releases: Sequence[Release]) -> str | None:
-        changed = max((_changed(r) for r in releases), default=None)
-        return _w3c(changed) if changed else None
-
-    everything = members[urls.ALL]
-    entries = [(urls.INDEX, newest(everything))]
-    entries += [(urls.topic_page(t.slug), newest(members[t.slug])) for t in topics]
-    entries += [(urls.release_page(r.id), _w3c(_changed(r))) for r in everything]
-    return entries
-
-
 # --- fingerprints ---------------------------------------------------------------------------
 
 
@@ -181,8 +232,8 @@ class _Keys:
     thousands of documents, so their text is made once per build (held with the object, so
     an id is never reused while memoised)."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
         self.memo: dict[int, tuple[object, str]] = {}
 
     def __call__(self, value: Any) -> str:
@@ -202,7 +253,7 @@ class _Keys:
     def _object(self, value: Any) -> str:
         if isinstance(value, Release):
             # A release stands for itself by its content hash plus what that hash leaves out.
-            content = self.snapshot.content_hash(value)
+            content = self.scope.content_hash(value)
             updated = self(value.updated)
             return f"Release({value.id!r},{content!r},{updated},{value.categories!r})"
         if is_dataclass(value) and not isinstance(value, type):
@@ -217,7 +268,9 @@ class _Keys:
         raise TypeError(f"cannot fingerprint {type(value).__name__}")
 
 
-def _document(keys: _Keys, file: str, template: str, path: str, **inputs: Any) -> Document:
+def _document(
+    keys: _Keys, file: str, template: str, path: str, note: str, **inputs: Any
+) -> Document:
     context = {**inputs, "path": path}
     context.setdefault("absolute_links", False)
     parts = [f"{name}={keys(context[name])}" for name in sorted(context)]
@@ -227,7 +280,7 @@ def _document(keys: _Keys, file: str, template: str, path: str, **inputs: Any) -
     def render() -> bytes:
         return _environment().get_template(template).render(context).encode()
 
-    return Document(file, fingerprint, render)
+    return Document(file, fingerprint, render, note)
 
 
 def _stylesheet() -> Document:
@@ -274,6 +327,7 @@ def _environment() -> Environment:
         auto_reload=False,
     )
     env.globals.update(
+        alternates=_alternates,
         urls=urls,
         href=_href,
         url=_url,
@@ -294,6 +348,21 @@ def _environment() -> Environment:
         plural=_plural,
     )
     return env
+
+
+@pass_context
+def _alternates(context: Context, topic: TopicView, fmts: Sequence[str] = urls.FORMATS) -> Markup:
+    """The feed autodiscovery links of a topic (_macros.html's feed_alternates): the same on
+    every page, so rendered once per site and topic; a release page has three sets."""
+    return _alternates_of(context["site"], topic, tuple(fmts))
+
+
+@lru_cache(maxsize=1024)
+def _alternates_of(site: SiteView, topic: TopicView, fmts: tuple[str, ...]) -> Markup:
+    macros = _environment().get_template("_macros.html")
+    module = macros.make_module({"site": site, "path": "", "absolute_links": True})
+    feed_alternates = getattr(module, "feed_alternates")  # noqa: B009 (a template's macro)
+    return Markup(str(feed_alternates(topic, list(fmts))))  # noqa: S704
 
 
 @pass_context
@@ -343,10 +412,6 @@ def _datetime(context: Context, moment: datetime) -> str:
 def _iso(context: Context, moment: datetime) -> str:
     """For `<time datetime>`: the local time with its offset, to the second."""
     return _local(context, moment).isoformat(timespec="seconds")
-
-
-def _w3c(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _size(length: int) -> str:

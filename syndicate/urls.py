@@ -16,7 +16,8 @@ MEDIA_TYPES = {
 }
 INDEX = ""
 OPML = "feeds.opml"
-SITEMAP = "sitemap.xml"
+SITEMAP = "sitemap.xml"  # a sitemap index: the sitemaps below
+SITEMAP_PAGES = "sitemaps/pages.xml"  # the index page and the topic pages
 STYLESHEET = "style.css"
 NOT_FOUND = "404.html"
 
@@ -37,6 +38,16 @@ def archive(topic: str, number: int, fmt: str, lang: str | None = None) -> str:
 
 def topic_page(topic: str) -> str:
     return f"topics/{topic}/"
+
+
+def topic_archive(topic: str, number: int) -> str:
+    """A page of a topic's older releases: the releases of feed archive `number`."""
+    return f"topics/{topic}/archive/{number}/"
+
+
+def sitemap_releases(number: int) -> str:
+    """A sitemap of release pages; number 1 lists the oldest."""
+    return f"sitemaps/releases-{number}.xml"
 
 
 def release_page(release_id: str) -> str:

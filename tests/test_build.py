@@ -3,12 +3,14 @@ remove what is no longer published, and never touch files the build did not make
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from syndicate.build import MANIFEST, BuildError, write
+from syndicate.manifest import SHARDS, Manifest, group, shard_of
 from syndicate.output import Document
 
 
@@ -108,3 +110,52 @@ def test_an_unwritable_target_is_a_build_error_and_earlier_files_are_complete(
     with pytest.raises(BuildError, match="cannot write"):
         write(tmp_path, [Renders().doc("a.html", b"new"), Renders().doc("feeds/x.rss", b"x")])
     assert (tmp_path / "a.html").read_bytes() == b"new"
+
+
+# --- the manifest -------------------------------------------------------------------------------
+
+
+def test_the_manifest_keeps_each_files_fingerprint_and_note_in_shards(tmp_path: Path) -> None:
+    r = Renders()
+    doc = r.doc("releases/a/index.html", b"A", "fp-a")
+    noted = Document(doc.path, doc.fingerprint, doc.render, "where a appeared")
+    write(tmp_path, [noted, r.doc("feeds/x.rss", b"X", "fp-x")])
+    root = json.loads((tmp_path / MANIFEST).read_text())
+    assert root == {"files": 2, "format": 2}
+    manifest = Manifest(tmp_path)
+    assert manifest.trusted and manifest.files == 2
+    assert manifest.get("releases/a/index.html") == ("fp-a", "where a appeared")
+    assert manifest.get("feeds/x.rss") == ("fp-x", "")
+    assert manifest.get("feeds/y.rss") is None
+    assert len(list((tmp_path / SHARDS).glob("*.json"))) == 2
+
+
+def test_documents_about_one_topic_or_release_share_a_shard() -> None:
+    assert group("feeds/opinion.rss") == group("feeds/tr/archive/opinion/3.json") == "opinion"
+    assert group("topics/opinion/archive/2/index.html") == "opinion"
+    assert group("releases/r1/index.html") == "r1"
+    assert group("index.html") == group("sitemaps/releases-3.xml") == group("a") == ""
+    assert shard_of("feeds/all.atom") == shard_of("topics/all/index.html")
+
+
+def test_an_unfinished_manifest_means_render_everything_but_remove_what_it_named(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, [Renders().doc("a.html", b"A"), Renders().doc("releases/b/index.html", b"B")])
+    (tmp_path / MANIFEST).unlink()  # a build stopped while it rewrote the shards
+    r = Renders()
+    report = write(tmp_path, [r.doc("a.html", b"A")])
+    assert r.calls == ["a.html"]
+    assert report.removed == ["releases/b/index.html"]
+    assert not (tmp_path / "releases").exists()
+    assert Manifest(tmp_path).trusted
+
+
+def test_the_manifest_of_an_earlier_version_still_names_what_to_remove(tmp_path: Path) -> None:
+    write(tmp_path, [Renders().doc("a.html", b"A"), Renders().doc("gone.html", b"G")])
+    (tmp_path / MANIFEST).write_text('{"a.html": "A", "gone.html": "G"}')
+    for shard in (tmp_path / SHARDS).iterdir():
+        shard.unlink()
+    r = Renders()
+    report = write(tmp_path, [r.doc("a.html", b"A")])
+    assert r.calls == ["a.html"] and report.removed == ["gone.html"]

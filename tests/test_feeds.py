@@ -14,13 +14,16 @@ from typing import Any
 
 import feedparser
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from syndicate import feeds
 from syndicate.config import Config, Feeds
 from syndicate.ingest import ingest
 from syndicate.model import Attachment, Kind, Release
-from syndicate.output import Snapshot, snapshot
+from syndicate.output import Snapshot, snapshot, split
 from syndicate.store import Store
+from tests import feedref
 from tests.conftest import NOW, WriteConfig, write_release
 from tests.feedcheck import ATOM, check_atom, check_json, check_rss, parse_xml
 
@@ -857,3 +860,102 @@ def test_feedcheck_reports_a_channel_link_pointing_at_the_feed(sample: Docs) -> 
 def test_feedcheck_refuses_entities(sample: Docs) -> None:
     body = b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE rss [<!ENTITY x "y">]>\n<rss/>'
     assert any("DOCTYPE" in p for p in check_rss(body))
+
+
+# --- entries written as text are what feedgen makes -------------------------------------------
+
+
+def reference(config: Config, snap: Snapshot) -> Docs:
+    """Every RSS and Atom document of the snapshot, wholly built by feedgen (tests/feedref)."""
+    settings = config.feeds
+    return {
+        page.path(fmt): feedref.render(config, page, fmt)
+        for stream in snap.scope.streams
+        for page in split(stream, settings.limit, settings.archive_size)
+        for fmt in ("rss", "atom")
+    }
+
+
+def test_every_xml_document_is_byte_for_byte_what_feedgen_makes(config: Config) -> None:
+    conf = configured(
+        config,
+        limit=3,
+        archive_size=10,
+        hubs=[HUB],
+        rights="© Test & Co",
+        icon=f"{BASE}/i.png",
+        logo=f"{BASE}/l.png",
+    )
+    snap = Snapshot(conf, NOW, [*varied(25), RICH])
+    docs = render(snap)
+    expected = reference(conf, snap)
+    assert set(expected) == {p for p in docs if not p.endswith(".json")}
+    assert {path: docs[path] for path in expected} == expected
+
+
+_XML_TEXT = st.text(
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00\ufffe\uffff").filter(
+        lambda c: c in "\t\n\r" or ord(c) >= 0x20
+    ),
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    title=_XML_TEXT.filter(bool),
+    summary=_XML_TEXT,
+    body=_XML_TEXT,
+    author=_XML_TEXT,
+    dateline=_XML_TEXT,
+    file_title=_XML_TEXT,
+    url=_XML_TEXT,
+    lang=st.sampled_from(["en", "tr"]),
+)
+def test_any_text_is_written_as_feedgen_writes_it(
+    config: Config,
+    title: str,
+    summary: str,
+    body: str,
+    author: str,
+    dateline: str,
+    file_title: str,
+    url: str,
+    lang: str,
+) -> None:
+    release = make(
+        1,
+        title=title,
+        summary=summary,
+        body_html=body,
+        author=author or None,
+        dateline=dateline or None,
+        url=f"{BASE}/{url}",
+        lang=lang,
+        attachments=(Attachment(f"{BASE}/{url}.pdf", "application/pdf", 7, file_title),),
+    )
+    snap = Snapshot(config, NOW, [release])
+    expected = reference(config, snap)
+    assert {path: body for path, body in render(snap).items() if path in expected} == expected
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x07", "\x1f", "\ufffe", "\uffff"])
+def test_text_xml_cannot_hold_is_refused_as_lxml_refuses_it(config: Config, bad: str) -> None:
+    docs = feeds.documents(Snapshot(config, NOW, [make(1, title=f"Bell {bad}")]))
+    rss = next(doc for doc in docs if doc.path == "feeds/all.rss")
+    with pytest.raises(ValueError, match="XML compatible"):
+        rss.render()
+
+
+def test_a_new_archive_leaves_the_fingerprints_of_older_archives_alone(config: Config) -> None:
+    """Only the newest archive links on to the current document: when another archive
+    appears, the older ones keep their bytes and their fingerprints."""
+    conf = configured(config, limit=3, archive_size=10)
+    before = fingerprints(Snapshot(conf, NOW, many(29)))
+    after = fingerprints(Snapshot(conf, NOW, [make(0, id="r000", published=NOW), *many(29)]))
+    changed = {path for path in before if before[path] != after.get(path)}
+    assert "feeds/archive/all/1.atom" not in changed
+    assert {"feeds/archive/all/2.atom", "feeds/all.atom"} <= changed
+    assert "feeds/archive/all/3.atom" in after

@@ -156,6 +156,8 @@ def test_one_document_per_page(config: Config) -> None:
         "releases/with-files/index.html",
         "feeds.opml",
         "sitemap.xml",
+        "sitemaps/pages.xml",
+        "sitemaps/releases-1.xml",
         "404.html",
         "style.css",
     }
@@ -468,13 +470,21 @@ def test_opml_lists_every_topic_feed_with_absolute_urls(config: Config) -> None:
     )
 
 
+def sitemap_entries(site: dict[str, bytes]) -> dict[str, str | None]:
+    """loc → lastmod of every sitemap the sitemap index lists."""
+    index = xml(site[urls.SITEMAP])
+    assert index.tag == f"{SITEMAP_NS}sitemapindex"
+    entries: dict[str, str | None] = {}
+    for loc in index.findall(f"{SITEMAP_NS}sitemap/{SITEMAP_NS}loc"):
+        part = xml(site[loc.text.removeprefix(f"{BASE}/")])
+        assert part.tag == f"{SITEMAP_NS}urlset"
+        for u in part.findall(f"{SITEMAP_NS}url"):
+            entries[u.findtext(f"{SITEMAP_NS}loc")] = u.findtext(f"{SITEMAP_NS}lastmod")
+    return entries
+
+
 def test_sitemap_lists_every_page_with_absolute_urls_and_lastmod(config: Config) -> None:
-    sitemap = xml(render(sample(config))[urls.SITEMAP])
-    assert sitemap.tag == f"{SITEMAP_NS}urlset"
-    entries = {
-        u.findtext(f"{SITEMAP_NS}loc"): u.findtext(f"{SITEMAP_NS}lastmod")
-        for u in sitemap.findall(f"{SITEMAP_NS}url")
-    }
+    entries = sitemap_entries(render(sample(config)))
     assert set(entries) == {
         f"{BASE}/",
         *(f"{BASE}/topics/{t}/" for t in TOPICS),
@@ -486,11 +496,29 @@ def test_sitemap_lists_every_page_with_absolute_urls_and_lastmod(config: Config)
     assert entries[f"{BASE}/"] == "2026-11-21T09:00:00Z"
 
 
+def test_release_sitemaps_hold_a_fixed_number_each_from_the_oldest(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "SITEMAP_SIZE", 2)
+    snap = make(config, *(release(f"r{n}", hours=n) for n in range(5)))
+    site = render(snap)
+    index = xml(site[urls.SITEMAP]).findall(f"{SITEMAP_NS}sitemap/{SITEMAP_NS}loc")
+    assert [loc.text for loc in index] == [
+        f"{BASE}/sitemaps/pages.xml",
+        *(f"{BASE}/sitemaps/releases-{n}.xml" for n in (1, 2, 3)),
+    ]
+    parts = [
+        [u.findtext(f"{SITEMAP_NS}loc") for u in xml(site[f"sitemaps/releases-{n}.xml"])]
+        for n in (1, 2, 3)
+    ]
+    assert parts == [[f"{BASE}/releases/r{n}/" for n in chunk] for chunk in ([0, 1], [2, 3], [4])]
+
+
 def test_an_empty_site_builds_with_no_lastmod_on_empty_listings(config: Config) -> None:
     site = render(make(config))
     assert_consistent(site)
-    sitemap = xml(site[urls.SITEMAP])
-    assert sitemap.findall(f".//{SITEMAP_NS}lastmod") == []
+    assert set(sitemap_entries(site).values()) == {None}
+    assert "sitemaps/releases-1.xml" not in site
     assert texts(html(site["index.html"]), "//*[@id='latest']/following-sibling::p") == [
         "No releases yet."
     ]
@@ -614,7 +642,8 @@ def test_editing_one_release_changes_only_the_pages_that_show_it(
         "topics/all/index.html",
         "topics/trafficking/index.html",
         "index.html",
-        "sitemap.xml",
+        "sitemaps/pages.xml",
+        "sitemaps/releases-1.xml",
     }
 
 
@@ -639,7 +668,7 @@ def test_an_embargoed_release_appears_nowhere_until_its_embargo_passes(
         "index.html",
         "topics/all/index.html",
         "topics/trafficking/index.html",
-        "sitemap.xml",
+        "sitemaps/releases-1.xml",
     }
 
 
@@ -649,7 +678,10 @@ def test_a_retracted_release_appears_nowhere(project: Path, config: Config, stor
     gone = write_release(content, "withdrawn.md", "title: Trafficking story\npublished: 2026-11-21")
     ingest(config, store, NOW)
     shown = render(snapshot(config, store, NOW))
-    assert "releases/withdrawn/index.html" in shown and b"withdrawn" in shown[urls.SITEMAP]
+    assert (
+        "releases/withdrawn/index.html" in shown
+        and b"withdrawn" in shown["sitemaps/releases-1.xml"]
+    )
     gone.unlink()
     ingest(config, store, LATER)
     site = render(snapshot(config, store, LATER))
@@ -691,3 +723,63 @@ def test_topic_pages_link_the_subscribe_form_when_a_list_carries_the_topic(
 def test_no_subscribe_link_without_lists(config: Config) -> None:
     page = html(render(sample(config))[urls.file_for(urls.topic_page("trafficking"))])
     assert page.xpath("//p[@class='subscribe']") == []
+
+
+# --- long topics: the current releases, then archive pages -------------------------------------
+
+
+def resolved(page: str, link: str) -> str:
+    return urlsplit(urljoin(f"http://site/{page}", link)).path.removeprefix("/")
+
+
+def paged(config: Config, count: int) -> Snapshot:
+    """`count` releases, one an hour, with feeds of 3 and archives of 10."""
+    conf = config.model_copy(
+        update={"feeds": config.feeds.model_copy(update={"limit": 3, "archive_size": 10})}
+    )
+    return make(
+        conf, *(release(f"r{n:02d}", hours=n, categories=("opinion",)) for n in range(count))
+    )
+
+
+def test_a_topic_page_lists_what_its_current_feed_holds_and_links_older_releases(
+    config: Config,
+) -> None:
+    site = render(paged(config, 25))
+    page = html(site["topics/opinion/index.html"])
+    assert texts(page, "//ol[@class='releases']//h3") == [f"R{n:02d}" for n in range(24, 19, -1)]
+    [older] = page.xpath("//p[@class='older']/a")
+    assert resolved("topics/opinion/", older.get("href")) == "topics/opinion/archive/2/"
+    assert_consistent(site)
+
+
+def test_archive_pages_hold_the_feed_archives_releases_and_chain_to_the_topic_page(
+    config: Config,
+) -> None:
+    site = render(paged(config, 25))
+    first, second = (html(site[f"topics/opinion/archive/{n}/index.html"]) for n in (1, 2))
+    assert texts(first, "//ol[@class='releases']//h3") == [f"R{n:02d}" for n in range(9, -1, -1)]
+    assert texts(second, "//ol[@class='releases']//h3") == [f"R{n:02d}" for n in range(19, 9, -1)]
+    assert texts(first, "//h1") == ["Opinion: releases 1–10"]
+    links = {
+        n: [resolved(f"topics/opinion/archive/{n}/", a.get("href")) for a in page.xpath("//nav//a")]
+        for n, page in ((1, first), (2, second))
+    }
+    assert links == {
+        1: ["topics/opinion/archive/2/"],
+        2: ["topics/opinion/", "topics/opinion/archive/1/"],
+    }
+    assert "topics/opinion/archive/3/index.html" not in site
+
+
+def test_a_short_topic_has_no_archive_pages(config: Config) -> None:
+    site = render(paged(config, 9))
+    assert not [path for path in site if "/archive/" in path and path.startswith("topics/")]
+    assert not html(site["topics/opinion/index.html"]).xpath("//p[@class='older']")
+
+
+def test_a_new_archive_page_leaves_older_ones_alone(config: Config) -> None:
+    before, after = fingerprints(paged(config, 29)), fingerprints(paged(config, 30))
+    changed = {path for path in after if before.get(path) != after[path]}
+    assert "topics/opinion/archive/1/index.html" not in changed
+    assert {"topics/opinion/archive/2/index.html", "topics/opinion/archive/3/index.html"} <= changed

@@ -119,7 +119,7 @@ def ingest(
         except SourceError as exc:
             report.rejected.append(Problem(str(exc), None, None, "source skipped"))
     if reclassify:
-        report.reclassified = _reclassify(store, builder.classifier)
+        report.reclassified = _reclassify(store, builder.classifier, now)
     return report
 
 
@@ -185,7 +185,7 @@ def _retract_missing(
     return len(gone)
 
 
-def _reclassify(store: Store, classifier: Classifier) -> int:
+def _reclassify(store: Store, classifier: Classifier, now: datetime) -> int:
     changed: dict[str, tuple[str, ...]] = {}
     with store.connect() as conn:
         for release in store_releases.iter_all(conn):
@@ -193,7 +193,7 @@ def _reclassify(store: Store, classifier: Classifier) -> int:
             if set(categories) != set(release.categories):
                 changed[release.id] = categories
     with store.begin() as conn:
-        store_releases.set_categories(conn, changed)
+        store_releases.set_categories(conn, changed, now)
     return len(changed)
 
 

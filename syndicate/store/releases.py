@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -36,6 +37,22 @@ class Write:
     new: bool
 
 
+# The JSON columns as the driver gives them: SQLite's text is decoded here, where the
+# common empty list costs nothing (a snapshot of every release reads 200,000 of them).
+# Bookkeeping a Release does not hold is left out.
+_COLUMNS = [
+    sa.type_coerce(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c
+    for c in releases.c
+    if c.name not in ("public_from", "first_seen", "changed_at")
+]
+
+
+def _json(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return [] if value == "[]" else json.loads(value)
+
+
 def _to_release(row: RowMapping, categories: Sequence[str]) -> Release:
     return Release(
         id=row["id"],
@@ -50,9 +67,9 @@ def _to_release(row: RowMapping, categories: Sequence[str]) -> Release:
         summary=row["summary"],
         body_html=row["body_html"],
         url=row["url"],
-        topics=tuple(row["topics"]),
+        topics=tuple(_json(row["topics"])),
         categories=tuple(categories),
-        attachments=tuple(Attachment(**a) for a in row["attachments"]),
+        attachments=tuple(Attachment(**a) for a in _json(row["attachments"])),
         retracted=row["retracted"],
     )
 
@@ -86,6 +103,13 @@ def _row(write: Write, now: datetime) -> dict[str, Any]:
 def _categories(conn: Connection, ids: Iterable[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     ids = list(ids)
+    if len(ids) > 20 * _BATCH:  # most of the table: one pass over it beats many lookups
+        wanted = set(ids)
+        query = sa.select(release_topics.c.release_id, release_topics.c.topic)
+        for release_id, topic in conn.execute(query):
+            if release_id in wanted:
+                out.setdefault(release_id, []).append(topic)
+        return out
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
         query = sa.select(release_topics.c.release_id, release_topics.c.topic).where(
@@ -96,14 +120,34 @@ def _categories(conn: Connection, ids: Iterable[str]) -> dict[str, list[str]]:
     return out
 
 
+def _ordered(categories: Iterable[str], rank: Mapping[str, int]) -> list[str]:
+    """Config order first, then slugs the config no longer has, alphabetically."""
+    return sorted(categories, key=lambda s: (rank.get(s, len(rank)), s))
+
+
 def _load(conn: Connection, query: sa.Select[Any], order: Sequence[str] = ()) -> list[Release]:
     """Rows to releases; categories come back in the order of `order` (config order)."""
+    return [release for release, _ in _load_hashed(conn, query, order)]
+
+
+def _load_hashed(
+    conn: Connection, query: sa.Select[Any], order: Sequence[str] = ()
+) -> list[tuple[Release, str]]:
+    """Rows to (release, stored content hash)."""
     rows = conn.execute(query).mappings().all()
     cats = _categories(conn, (row["id"] for row in rows))
     rank = {slug: i for i, slug in enumerate(order)}
+    known: dict[tuple[str, ...], list[str]] = {}  # the same few combinations recur
+
+    def ordered(found: list[str]) -> list[str]:
+        key = tuple(found)
+        result = known.get(key)
+        if result is None:
+            result = known[key] = _ordered(found, rank)
+        return result
+
     return [
-        _to_release(row, sorted(cats.get(row["id"], []), key=lambda s: (rank.get(s, len(rank)), s)))
-        for row in rows
+        (_to_release(row, ordered(cats.get(row["id"], []))), row["content_hash"]) for row in rows
     ]
 
 
@@ -119,7 +163,7 @@ def get_many(conn: Connection, ids: Sequence[str]) -> dict[str, Stored]:
     found: dict[str, Stored] = {}
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
-        rows = conn.execute(sa.select(releases).where(releases.c.id.in_(chunk))).mappings().all()
+        rows = conn.execute(sa.select(*_COLUMNS).where(releases.c.id.in_(chunk))).mappings().all()
         cats = _categories(conn, chunk)
         for row in rows:
             found[row["id"]] = Stored(
@@ -132,7 +176,7 @@ def get_many(conn: Connection, ids: Sequence[str]) -> dict[str, Stored]:
 
 
 def get(conn: Connection, release_id: str, order: Sequence[str] = ()) -> Release | None:
-    found = _load(conn, sa.select(releases).where(releases.c.id == release_id), order)
+    found = _load(conn, sa.select(*_COLUMNS).where(releases.c.id == release_id), order)
     return found[0] if found else None
 
 
@@ -147,14 +191,17 @@ def write(conn: Connection, writes: Sequence[Write], now: datetime) -> None:
     set_categories(conn, {w.release.id: w.release.categories for w in writes})
 
 
-def set_categories(conn: Connection, categories: Mapping[str, Sequence[str]]) -> None:
+def set_categories(
+    conn: Connection, categories: Mapping[str, Sequence[str]], now: datetime | None = None
+) -> None:
+    """Replace the effective topics of these releases. Given `now` (a reclassification), it
+    is also their `changed_at`: incremental builds find what changed by that column."""
     ids = list(categories)
     for start in range(0, len(ids), _BATCH):
-        conn.execute(
-            release_topics.delete().where(
-                release_topics.c.release_id.in_(ids[start : start + _BATCH])
-            )
-        )
+        chunk = ids[start : start + _BATCH]
+        conn.execute(release_topics.delete().where(release_topics.c.release_id.in_(chunk)))
+        if now is not None:
+            conn.execute(releases.update().where(releases.c.id.in_(chunk)).values(changed_at=now))
     rows = [{"release_id": rid, "topic": t} for rid, topics in categories.items() for t in topics]
     if rows:
         conn.execute(release_topics.insert(), rows)
@@ -178,7 +225,7 @@ def live_refs(conn: Connection, origin: str) -> dict[str, str | None]:
 
 
 def _select(topic: str | None, lang: str | None) -> sa.Select[Any]:
-    query = sa.select(releases)
+    query = sa.select(*_COLUMNS)
     if topic is not None and topic != "all":
         query = query.join(release_topics, release_topics.c.release_id == releases.c.id).where(
             release_topics.c.topic == topic
@@ -208,12 +255,6 @@ def latest(
         .limit(limit)
     )
     return _load(conn, query, order)
-
-
-def public_hashes(conn: Connection, now: datetime) -> dict[str, str]:
-    """id → content hash of every public release, as stored at upsert."""
-    query = _public(sa.select(releases.c.id, releases.c.content_hash), now)
-    return {row.id: row.content_hash for row in conn.execute(query)}
 
 
 def everything(
@@ -266,7 +307,7 @@ def iter_all(conn: Connection) -> Iterator[Release]:
     while True:
         batch = _load(
             conn,
-            sa.select(releases).where(releases.c.id > last).order_by(releases.c.id).limit(_BATCH),
+            sa.select(*_COLUMNS).where(releases.c.id > last).order_by(releases.c.id).limit(_BATCH),
         )
         if not batch:
             return
@@ -289,5 +330,225 @@ def by_ids(conn: Connection, ids: Sequence[str], order: Sequence[str] = ()) -> l
     found: list[Release] = []
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
-        found += _load(conn, sa.select(releases).where(releases.c.id.in_(chunk)), order)
+        found += _load(conn, sa.select(*_COLUMNS).where(releases.c.id.in_(chunk)), order)
     return sorted(found, key=lambda r: (r.public_from, r.id))
+
+
+# --- for incremental builds: what changed, and the newest part of a feed's stream ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a release appears in the public output, and a token of its content: what an
+    incremental build compares with what it recorded at the last build."""
+
+    id: str
+    public_from: datetime
+    published: datetime
+    lang: str
+    categories: tuple[str, ...]
+    content_hash: str
+    updated: datetime | None
+    retracted: bool
+
+    def is_public(self, now: datetime) -> bool:
+        return not self.retracted and self.public_from <= now
+
+
+def max_changed_at(conn: Connection) -> datetime | None:
+    """The newest write to any release (an upsert, a retraction, a reclassification)."""
+    newest: datetime | None = conn.execute(sa.select(sa.func.max(releases.c.changed_at))).scalar()
+    return newest
+
+
+def changes(
+    conn: Connection,
+    *,
+    changed_from: datetime,
+    changed_after: datetime | None,
+    public_after: datetime,
+    public_until: datetime,
+    order: Sequence[str] = (),
+) -> list[Placement]:
+    """Releases written at or after `changed_from` or after `changed_after`, and those that
+    became public in (public_after, public_until]: every release whose output may differ
+    from the last build's. Both columns are indexed."""
+    written = releases.c.changed_at >= changed_from
+    if changed_after is not None:
+        written = sa.or_(written, releases.c.changed_at > changed_after)
+    lifted = sa.and_(releases.c.public_from > public_after, releases.c.public_from <= public_until)
+    query = sa.select(
+        releases.c.id,
+        releases.c.public_from,
+        releases.c.published,
+        releases.c.lang,
+        releases.c.content_hash,
+        releases.c.updated,
+        releases.c.retracted,
+    ).where(sa.or_(written, lifted))
+    rows = conn.execute(query).all()
+    cats = _categories(conn, (row.id for row in rows))
+    rank = {slug: i for i, slug in enumerate(order)}
+    return [
+        Placement(
+            row.id,
+            row.public_from,
+            row.published,
+            row.lang,
+            tuple(_ordered(cats.get(row.id, []), rank)),
+            row.content_hash,
+            row.updated,
+            row.retracted,
+        )
+        for row in rows
+    ]
+
+
+def _stream(query: sa.Select[Any], topic: str | None, lang: str | None) -> sa.Select[Any]:
+    if topic is not None and topic != "all":
+        query = query.join(release_topics, release_topics.c.release_id == releases.c.id).where(
+            release_topics.c.topic == topic
+        )
+    if lang is not None:
+        query = query.where(releases.c.lang == lang)
+    return query
+
+
+def public_hashed(
+    conn: Connection, now: datetime, order: Sequence[str] = ()
+) -> list[tuple[Release, str]]:
+    """Every public release at `now` with its stored content hash, oldest public first."""
+    query = _public(sa.select(*_COLUMNS), now).order_by(releases.c.public_from, releases.c.id)
+    return _load_hashed(conn, query, order)
+
+
+def public_counts(conn: Connection, now: datetime) -> dict[str, dict[str, int]]:
+    """Public releases at `now` per effective topic (and 'all') and language."""
+    counts: dict[str, dict[str, int]] = {}
+    everything = _public(sa.select(releases.c.lang, sa.func.count()), now).group_by(releases.c.lang)
+    counts["all"] = {row[0]: row[1] for row in conn.execute(everything)}
+    per_topic = _public(
+        sa.select(release_topics.c.topic, releases.c.lang, sa.func.count()).join(
+            releases, release_topics.c.release_id == releases.c.id
+        ),
+        now,
+    ).group_by(release_topics.c.topic, releases.c.lang)
+    for topic, lang, n in conn.execute(per_topic):
+        counts.setdefault(topic, {})[lang] = n
+    return counts
+
+
+def count_from(
+    conn: Connection,
+    now: datetime,
+    key: tuple[datetime, str],
+    *,
+    topic: str | None = None,
+    lang: str | None = None,
+) -> int:
+    """How many public releases of a stream come at or after `key` (public_from, id) in
+    feed order: a range scan of the newest end, however long the stream."""
+    query = _public(
+        _stream(sa.select(sa.func.count()).select_from(releases), topic, lang), now
+    ).where(_at_or_after(key))
+    found: int = conn.execute(query).scalar_one()
+    return found
+
+
+def newest(
+    conn: Connection,
+    now: datetime,
+    count: int,
+    *,
+    topic: str | None = None,
+    lang: str | None = None,
+    order: Sequence[str] = (),
+) -> list[tuple[Release, str]]:
+    """The `count` newest public releases of a stream in feed order (newest public_from,
+    then highest id, first), with their stored content hashes."""
+    if count <= 0:
+        return []
+    query = (
+        _public(_stream(sa.select(*_COLUMNS), topic, lang), now)
+        .order_by(releases.c.public_from.desc(), releases.c.id.desc())
+        .limit(count)
+    )
+    return _load_hashed(conn, query, order)
+
+
+def _before(key: tuple[datetime, str]) -> Any:
+    public_from, release_id = key
+    return sa.or_(
+        releases.c.public_from < public_from,
+        sa.and_(releases.c.public_from == public_from, releases.c.id < release_id),
+    )
+
+
+def _at_or_after(key: tuple[datetime, str]) -> Any:
+    public_from, release_id = key
+    return sa.and_(
+        releases.c.public_from >= public_from,
+        sa.or_(releases.c.public_from > public_from, releases.c.id >= release_id),
+    )
+
+
+def around(
+    conn: Connection,
+    now: datetime,
+    key: tuple[datetime, str],
+    before: int,
+    after: int,
+    *,
+    topic: str | None = None,
+    lang: str | None = None,
+    order: Sequence[str] = (),
+) -> list[tuple[Release, str]]:
+    """The `before` public releases of a stream just before `key` in feed order and the
+    `after` ones from `key` on, oldest first, with their content hashes: one archive around
+    a release, read from its place in the index however old it is."""
+    base = _public(_stream(sa.select(*_COLUMNS), topic, lang), now)
+    earlier = (
+        base.where(_before(key))
+        .order_by(releases.c.public_from.desc(), releases.c.id.desc())
+        .limit(before)
+    )
+    later = base.where(_at_or_after(key)).order_by(releases.c.public_from, releases.c.id)
+    found = _load_hashed(conn, earlier, order)[::-1] if before > 0 else []
+    return found + (_load_hashed(conn, later.limit(after), order) if after > 0 else [])
+
+
+def dates_around(
+    conn: Connection, now: datetime, key: tuple[datetime, str], before: int, after: int
+) -> list[tuple[str, datetime, datetime | None]]:
+    """(id, published, updated) of the public releases around `key`, as `around` finds them."""
+    columns = sa.select(releases.c.id, releases.c.published, releases.c.updated)
+    earlier = (
+        _public(columns, now)
+        .where(_before(key))
+        .order_by(releases.c.public_from.desc(), releases.c.id.desc())
+        .limit(before)
+    )
+    later = (
+        _public(columns, now)
+        .where(_at_or_after(key))
+        .order_by(releases.c.public_from, releases.c.id)
+        .limit(after)
+    )
+    rows = list(conn.execute(earlier))[::-1] if before > 0 else []
+    rows += list(conn.execute(later)) if after > 0 else []
+    return [(row.id, row.published, row.updated) for row in rows]
+
+
+def newest_dates(
+    conn: Connection, now: datetime, count: int
+) -> list[tuple[str, datetime, datetime | None]]:
+    """(id, published, updated) of the `count` newest public releases in feed order: what a
+    sitemap lists, without loading the releases."""
+    if count <= 0:
+        return []
+    query = (
+        _public(sa.select(releases.c.id, releases.c.published, releases.c.updated), now)
+        .order_by(releases.c.public_from.desc(), releases.c.id.desc())
+        .limit(count)
+    )
+    return [(row.id, row.published, row.updated) for row in conn.execute(query)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from syndicate.errors import StoreError
 from syndicate.model import Attachment, Kind, Release
 from syndicate.store import Store
 from syndicate.store import releases as store_releases
-from syndicate.store.releases import Write
+from syndicate.store.releases import Placement, Write
 from tests.conftest import NOW
 
 ORDER = ["trafficking", "syria", "events"]
@@ -145,3 +146,87 @@ def test_a_failed_transaction_writes_nothing(store: Store) -> None:
         store_releases.write(conn, [Write(make("x", 1), "test", None, new=True)], NOW)
     with store.connect() as conn:
         assert store_releases.everything(conn) == []
+
+
+# --- what incremental builds ask ---------------------------------------------------------------
+
+
+def ids(rows: list[tuple[Release, str]]) -> list[str]:
+    return [release.id for release, _ in rows]
+
+
+def test_changes_finds_writes_since_a_mark_and_embargoes_lifted_in_a_window(store: Store) -> None:
+    with store.begin() as conn:
+        store_releases.write(conn, [Write(make("old", 9), "test", None, new=True)], NOW)
+        store_releases.write(
+            conn,
+            [Write(make("lifting", 9, embargo=NOW + timedelta(hours=2)), "test", None, new=True)],
+            NOW,
+        )
+        later = NOW + timedelta(hours=1)
+        store_releases.write(conn, [Write(make("new", 1, "syria"), "test", None, new=True)], later)
+        store_releases.retract(conn, ["old"], later + timedelta(minutes=1))
+    with store.connect() as conn:
+        assert store_releases.max_changed_at(conn) == later + timedelta(minutes=1)
+
+        def found(**window: Any) -> dict[str, Placement]:
+            arguments = {
+                "changed_from": later,
+                "changed_after": None,
+                "public_after": NOW,
+                "public_until": NOW,
+                **window,
+            }
+            return {p.id: p for p in store_releases.changes(conn, **arguments, order=ORDER)}
+
+        assert sorted(found()) == ["new", "old"]
+        assert sorted(found(changed_from=later + timedelta(hours=5), changed_after=later)) == [
+            "old"
+        ]
+        assert sorted(found(public_until=NOW + timedelta(hours=2))) == ["lifting", "new", "old"]
+        new, old = found()["new"], found()["old"]
+    assert new.categories == ("syria",) and new.is_public(NOW)
+    assert old.retracted and not old.is_public(NOW)
+
+
+def test_a_reclassification_is_a_change(store: Store) -> None:
+    put(store, make("r", 1, "syria"))
+    later = NOW + timedelta(hours=1)
+    with store.begin() as conn:
+        store_releases.set_categories(conn, {"r": ("events",)}, later)
+    with store.connect() as conn:
+        assert store_releases.max_changed_at(conn) == later
+        loaded = store_releases.get(conn, "r")
+    assert loaded is not None and loaded.categories == ("events",)
+
+
+def test_streams_are_read_from_their_newest_end(store: Store) -> None:
+    put(
+        store,
+        *(make(f"r{n}", n, "syria" if n % 2 else "events") for n in range(1, 9)),
+        make("tr", 0.5, "syria", lang="tr"),
+        make("hidden", 0.1, "syria", retracted=True),
+    )
+    with store.connect() as conn:
+        assert ids(store_releases.newest(conn, NOW, 3)) == ["tr", "r1", "r2"]
+        assert ids(store_releases.newest(conn, NOW, 2, topic="syria")) == ["tr", "r1"]
+        assert ids(store_releases.newest(conn, NOW, 5, lang="tr")) == ["tr"]
+        assert store_releases.public_counts(conn, NOW) == {
+            "all": {"en": 8, "tr": 1},
+            "syria": {"en": 4, "tr": 1},
+            "events": {"en": 4},
+        }
+        r3 = store_releases.get(conn, "r3")
+        assert r3 is not None
+        key = (r3.public_from, r3.id)
+        assert store_releases.count_from(conn, NOW, key) == 4  # r3, r2, r1, tr
+        assert store_releases.count_from(conn, NOW, key, topic="syria") == 3
+        assert ids(store_releases.around(conn, NOW, key, 2, 2)) == ["r5", "r4", "r3", "r2"]
+        assert ids(store_releases.around(conn, NOW, key, 1, 1, topic="syria")) == ["r5", "r3"]
+        dates = store_releases.dates_around(conn, NOW, key, 1, 2)
+        assert [d[0] for d in dates] == ["r4", "r3", "r2"]
+        newest = store_releases.newest_dates(conn, NOW, 2)
+        assert [d[0] for d in newest] == ["tr", "r1"]
+        hashed = store_releases.public_hashed(conn, NOW)
+    assert ids(hashed) == [f"r{n}" for n in range(8, 0, -1)] + ["tr"]
+    assert all(h == r.content_hash() for r, h in hashed)
