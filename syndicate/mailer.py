@@ -70,6 +70,10 @@ class Outgoing:
     recipient: str  # envelope RCPT TO, a bare address
     data: bytes = field(repr=False)  # the complete RFC 5322 message, CRLF line ends
     # (the mailer dot-stuffs it, and turns a bare CR or LF into CRLF, as SMTP requires)
+    # The same message as it follows a 354, smtpwire.message_data(data), when the caller has
+    # it already (digest/render.py makes it from prepared pieces): the pipelined path then
+    # sends it as given instead of scanning the whole message again.
+    wire: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +334,7 @@ class _Session:
         stage = "MAIL"
         try:
             wire.write(group)
-            data = message_data(message.data)  # while the server reads the commands
+            data = message.wire or message_data(message.data)  # as the server reads
             reply = await wire.reply()
             if reply.code // 100 != 2:
                 outcome = _Outcome(verdict(reply.code), reply.text, stage)

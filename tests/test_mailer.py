@@ -36,6 +36,7 @@ from syndicate.mailer import (
     retry_delay,
     verdict,
 )
+from syndicate.smtpwire import message_data
 from tests.smtpserver import Certificate, Command, SmtpServer
 
 SENDER = "press@example.org"
@@ -702,6 +703,23 @@ def test_message_bytes_are_dot_stuffed_and_get_crlf_line_ends(piped: SmtpServer)
         b"Subject: bare\r\n\r\nline one\r\nline\r\ntwo\r\n.dot\r\nlast\r\n"
     ]
     assert piped.messages_for("r2@example.com") == [b""]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_message_given_in_data_form_is_sent_as_given_on_the_pipelined_path(
+    pipelining: bool,
+) -> None:
+    """`Outgoing.wire` spares the pipelined path a scan of the whole message: it goes out as
+    given (here it differs from `data` on purpose, to tell which was sent). Without
+    pipelining, aiosmtplib sends `data`."""
+    data = b"Subject: dots\r\n\r\n.leading dot\r\nbody\r\n"
+    wire = b"X-Form: data\r\n" + message_data(data)
+    item = Outgoing("d0", SENDER, "r0@example.com", data, wire)
+    with SmtpServer(pipelining=pipelining) as server:
+        summary, _ = deliver(mailer(smtp(server)), [item])
+        assert summary == Summary(sent=1)
+        expected = b"X-Form: data\r\n" + data if pipelining else data
+        assert server.messages_for("r0@example.com") == [expected]
 
 
 # --- TLS ---

@@ -7,7 +7,13 @@ import secrets
 
 from syndicate.config import Config, MailingList
 from syndicate.digest import compile as compiler
-from syndicate.digest.render import DigestContent, Variant, render_variant, signed_recipient
+from syndicate.digest.render import (
+    Copies,
+    DigestContent,
+    Variant,
+    render_variant,
+    signed_recipient,
+)
 from syndicate.model import Release
 from syndicate.store import Store
 from syndicate.store import digests as store_digests
@@ -57,7 +63,9 @@ class Messages:
         self.config, self.digest, self.secret = config, digest, secret
         self.mailing_list: MailingList = config.lists[digest.list_slug]
         self.plan = current_plan(config, store, digest)
-        self.cache: dict[tuple[str, ...], Variant | None] = {}
+        self.cache: dict[tuple[str, ...], Variant | None] = {}  # by topic selection
+        self._copies: dict[tuple[str, ...], Copies | None] = {}  # by a recipient's own topics
+        self._id_prefix = f"{digest.list_slug}.{digest.id}."
 
     def for_topics(self, narrowed: tuple[str, ...]) -> Variant | None:
         topics = compiler.selection(self.config, self.mailing_list, narrowed)
@@ -84,12 +92,20 @@ class Messages:
             )
         return self.cache[topics]
 
-    def personalised(self, delivery: Delivery) -> bytes | str:
-        """The message bytes, or why this delivery cannot be sent (recorded as failed)."""
-        digest = self.digest
-        variant = self.for_topics(delivery.topics)
-        if variant is None:
+    def personalised(self, delivery: Delivery) -> tuple[bytes, bytes] | str:
+        """The message bytes and the same in DATA form (see render.Copies), or why this
+        delivery cannot be sent (recorded as failed)."""
+        topics = delivery.topics
+        try:
+            copies = self._copies[topics]
+        except KeyError:
+            variant = self.for_topics(topics)
+            copies = self._copies[topics] = (
+                None if variant is None else Copies(variant, self.digest.period)
+            )
+        if copies is None:
             return "not sent: every release for this recipient was retracted"
+        digest = self.digest
         recipient = signed_recipient(
             self.config,
             self.secret,
@@ -99,8 +115,6 @@ class Messages:
             issued=digest.period,
         )
         try:  # same id and date on a resend: the copy is the same bytes
-            return variant.personalise(
-                recipient, f"{digest.list_slug}.{digest.id}.{delivery.id}", digest.period
-            )
+            return copies.both(recipient, f"{self._id_prefix}{delivery.id}")
         except ValueError as exc:
             return f"not sent: {exc}"

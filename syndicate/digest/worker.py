@@ -12,8 +12,13 @@ are sent again (a recipient may get a second copy, never none). A live worker's 
 never touched.
 
 Group commit: a connection's result is queued and the connection waits; one commit records
-everything queued so far (one executemany UPDATE), then lets those connections go on. The
-durability of a commit per message, with far fewer commits.
+everything queued so far, then lets those connections go on. The durability of a commit per
+message, with far fewer commits. Commits go through a connection the worker holds
+(store.digests.Recording), in a thread, one at a time.
+
+Claims are big (claim_size) and the next batch is claimed while the second half of the
+current one goes out. Each copy is made from prepared pieces in both forms the mailer needs
+(render.Copies), so the mailer sends it without scanning it.
 """
 
 from __future__ import annotations
@@ -45,6 +50,13 @@ WAIT_POLL = 0.2  # seconds between looks at another worker's rows a caller waits
 RETRY_DEFERRED = timedelta(minutes=5)  # a deferred delivery is tried again this much later
 _STATES = {Status.SENT: State.SENT, Status.FAILED: State.FAILED, Status.DEFERRED: State.DEFERRED}
 T = TypeVar("T")
+_Claimed = tuple[list[Delivery], dict[int, set[str]]]  # a batch, and its suppressed addresses
+
+
+def claim_size(connections: int) -> int:
+    """Deliveries claimed at a time: enough for a few seconds of every connection, so that
+    claims cost little per message, and few enough that a worker that stops puts back little."""
+    return min(1000, max(64, 64 * connections))
 
 
 @dataclass
@@ -79,6 +91,8 @@ class Tally:
 
     counts: dict[State, int] = field(default_factory=lambda: dict.fromkeys(State, 0))
     digests: set[int] = field(default_factory=set)  # the digests it sent from
+    commits: int = 0  # group commits of results
+    largest_commit: int = 0  # the most results in one
 
     def __str__(self) -> str:
         c = self.counts
@@ -88,74 +102,81 @@ class Tally:
         )
 
 
-_Queued = tuple[Outcome, bool, "asyncio.Future[None]"]
-
-
 class _Recorder:
     """Group commit of outcomes: `record` (the mailer's on_result) returns once its outcome
-    is committed; whatever is queued while one commit runs goes into the next one."""
+    is committed; whatever is queued while one commit runs goes into the next one. Each
+    waiting connection has a future of its own (cancelling one cancels nothing else)."""
 
     def __init__(self, worker: Worker, me: str) -> None:
         self.worker, self.me = worker, me
-        self.queue: list[_Queued] = []
+        self.recording = store_digests.Recording(worker.store.engine, me)
+        self.queue: list[tuple[Outcome, bool]] = []  # (outcome, a hard bounce?)
+        self.waiters: list[asyncio.Future[None]] = []
         self.flushing: asyncio.Task[None] | None = None
 
     async def record(self, result: Result) -> None:
-        bounce = result.status is Status.FAILED and result.stage == "RCPT"  # a hard bounce?
-        outcome = Outcome(
-            int(result.key),
-            _STATES[result.status],
-            result.reply,
-            result.attempts,
-            self.worker.clock(),
+        status = result.status
+        bounce = status is Status.FAILED and result.stage == "RCPT"
+        self.queue.append(
+            (Outcome(int(result.key), _STATES[status], result.reply, result.attempts), bounce)
         )
-        await asyncio.shield(self._enqueue(outcome, bounce))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(done)
+        if self.flushing is None:
+            self.flushing = asyncio.ensure_future(self._flush())
+        await done
 
     def note(self, delivery_id: int, state: State, reply: str) -> None:
         """A delivery settled without reaching the mailer. Not awaited: if the process dies
         first, the row is still `sending` and is decided again."""
-        self._enqueue(Outcome(delivery_id, state, reply, 0, self.worker.clock()), False)
-
-    def _enqueue(self, outcome: Outcome, bounce: bool) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.add_done_callback(_retrieve)
-        self.queue.append((outcome, bounce, done))
+        self.queue.append((Outcome(delivery_id, state, reply, 0), False))
         if self.flushing is None:
             self.flushing = asyncio.ensure_future(self._flush())
-        return done
 
     async def _flush(self) -> None:
+        worker = self.worker
         try:
             while self.queue:
                 batch, self.queue = self.queue, []
+                waiters, self.waiters = self.waiters, []
                 try:
-                    await asyncio.to_thread(self._commit, batch)
+                    await asyncio.to_thread(self._commit, batch, worker.clock())
                 except Exception as exc:
-                    for _, _, done in batch:
+                    for done in waiters:
                         if not done.done():
                             done.set_exception(exc)
                     continue
-                for outcome, _, done in batch:
-                    self.worker.tally.counts[outcome.state] += 1
-                    if not done.done():
+                tally = worker.tally
+                tally.commits += 1
+                tally.largest_commit = max(tally.largest_commit, len(batch))
+                counts = tally.counts
+                for outcome, _ in batch:
+                    counts[outcome.state] += 1
+                for done in waiters:
+                    if not done.done():  # its connection may have been cancelled
                         done.set_result(None)
-                    if self.worker.progress is not None:
-                        self.worker.progress()
+                if worker.progress is not None:
+                    for _ in batch:
+                        worker.progress()
         finally:
             self.flushing = None
 
-    def _commit(self, batch: list[_Queued]) -> None:
-        worker = self.worker
+    def _commit(self, batch: list[tuple[Outcome, bool]], at: datetime) -> None:
+        outcomes = [outcome for outcome, _ in batch]
+        if not any(bounce for _, bounce in batch):
+            self.recording.commit(outcomes, at)
+            return
+        worker = self.worker  # a hard bounce: recorded in the same transaction
         with worker.store.begin() as conn:
-            store_digests.record(conn, [outcome for outcome, _, _ in batch], self.me)
-            for outcome, bounce, _ in batch:
+            store_digests.record(conn, outcomes, self.me, at)
+            for outcome, bounce in batch:
                 if bounce:
                     bounces.record_refusal(
                         conn,
                         outcome.delivery_id,
                         outcome.reply,
                         worker.config.mail.bounce_limit,
-                        outcome.at,
+                        at,
                     )
 
     async def drain(self) -> None:
@@ -163,11 +184,9 @@ class _Recorder:
         while self.flushing is not None:
             await asyncio.shield(self.flushing)
 
-
-def _retrieve(done: asyncio.Future[None]) -> None:
-    """Mark a failure as seen: the connection that waited for it may have gone."""
-    if not done.cancelled():
-        done.exception()
+    def close(self) -> None:
+        """After `drain`: give the recording connection back."""
+        self.recording.close()
 
 
 class Worker:
@@ -250,6 +269,7 @@ class Worker:
             finally:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 await recorder.drain()
+                recorder.close()
                 self._release()
         return self.tally
 
@@ -257,10 +277,14 @@ class Worker:
         """Run blocking store work in a thread. Shielded: a claim or a commit that started
         finishes even when the caller is cancelled, and `run` waits for it before it puts
         its claimed rows back."""
+        return await asyncio.shield(self._spawn(work))
+
+    def _spawn(self, work: Callable[[], T]) -> asyncio.Future[T]:
+        """Start blocking store work in a thread; `run` waits for it before it returns."""
         task = asyncio.ensure_future(asyncio.to_thread(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(task)
+        return task
 
     async def _idle(self, seconds: float) -> None:
         with suppress(TimeoutError):
@@ -291,31 +315,45 @@ class Worker:
     async def _outgoing(
         self, mailer: Mailer, recorder: _Recorder, secret: str, touched: set[int]
     ) -> AsyncIterator[Outgoing]:
+        """The claimed deliveries as messages. The next batch is claimed while the second half
+        of this one goes out, so that the connections never wait for a claim."""
         sender = self.config.mail.sender.address
-        size = self.batch_size or max(10, 4 * mailer.settings.connections)
+        size = self.batch_size or claim_size(mailer.settings.connections)
+        claim: asyncio.Future[_Claimed] | None = None
         while not self.stopping:
             if time.monotonic() - self._reaped_at >= self.reap_every:
                 await self._io(self._maintain)
-            batch, blocked = await self._io(lambda: self._claim(size))
+            if claim is None:
+                claim = self._spawn(partial(self._claim, size))
+            batch, blocked = await asyncio.shield(claim)
+            claim = None
             if not batch:
                 return
-            for delivery in batch:
-                touched.add(delivery.digest_id)
-                messages = self._messages_of(delivery.digest_id, secret)
+            halfway = len(batch) // 2
+            digest_id, messages, suppressed = -1, None, set()
+            for index, delivery in enumerate(batch):
+                if index == halfway and not self.stopping:
+                    claim = self._spawn(partial(self._claim, size))
+                if delivery.digest_id != digest_id:
+                    digest_id = delivery.digest_id
+                    touched.add(digest_id)
+                    messages = self._messages_of(digest_id, secret)
+                    suppressed = blocked[digest_id]
                 if messages is None:  # its list left the config since it was claimed
                     recorder.note(
                         delivery.id, State.PENDING, "not sent: the list is not configured"
                     )
                     continue
-                if store_suppressions.key(delivery.address) in blocked[delivery.digest_id]:
+                if suppressed and store_suppressions.key(delivery.address) in suppressed:
                     # Checked at the claim: an unsubscribe since the digest was made counts.
                     recorder.note(delivery.id, State.SKIPPED, "not sent: the address is suppressed")
                     continue
-                data = messages.personalised(delivery)
-                if isinstance(data, str):
-                    recorder.note(delivery.id, State.FAILED, data)
+                made = messages.personalised(delivery)
+                if isinstance(made, str):
+                    recorder.note(delivery.id, State.FAILED, made)
                     continue
-                yield Outgoing(str(delivery.id), sender, delivery.address, data)
+                data, wire = made
+                yield Outgoing(str(delivery.id), sender, delivery.address, data, wire)
 
     def _messages_of(self, digest_id: int, secret: str) -> Messages | None:
         if digest_id not in self._messages:
@@ -331,7 +369,7 @@ class Worker:
 
     # --- Store work, each in a thread (see _io). ---
 
-    def _claim(self, size: int) -> tuple[list[Delivery], dict[int, set[str]]]:
+    def _claim(self, size: int) -> _Claimed:
         """A batch of deliveries, and per digest which of their addresses are suppressed."""
         with self.store.begin() as conn:
             batch = store_digests.claim(

@@ -9,17 +9,21 @@ that died are found by `claimers` and put back by `release`."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+import functools
+import json
+from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect, Engine
 
 from syndicate.model import Subscriber
+from syndicate.store.db import translate_errors
 from syndicate.store.schema import (
     UTCDateTime,
     deliveries,
@@ -62,17 +66,6 @@ class Delivery:
     attempts: int
     reply: str | None
     worker: str | None = None  # who claimed it last
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of a claimed delivery, to be recorded."""
-
-    delivery_id: int
-    state: State
-    reply: str
-    attempts: int
-    at: datetime
 
 
 def _digest(row: Any) -> Digest:
@@ -151,24 +144,7 @@ def create(
     members += [{"digest_id": digest.id, "release_id": rid, "corrected": True} for rid in corrected]
     if members:
         conn.execute(digest_releases.insert(), members)
-    batch: list[dict[str, Any]] = []
-    for subscriber in recipients:
-        batch.append(
-            {
-                "digest_id": digest.id,
-                "address": subscriber.address,
-                "name": subscriber.name,
-                "topics": list(subscriber.topics),
-                "state": State.PENDING.value,
-                "attempts": 0,
-                "updated_at": now,
-            }
-        )
-        if len(batch) >= _BATCH:
-            conn.execute(deliveries.insert(), batch)
-            batch.clear()
-    if batch:
-        conn.execute(deliveries.insert(), batch)
+    _insert_deliveries(conn, digest.id, recipients, now)
     for rid in [*new, *corrected]:
         values = {"content_hash": hashes[rid], "digest_id": digest.id}
         updated = conn.execute(
@@ -184,6 +160,59 @@ def create(
     return digest
 
 
+def _insert_deliveries(
+    conn: Connection, digest_id: int, recipients: Iterable[Subscriber], now: datetime
+) -> None:
+    """One pending delivery per recipient, _BATCH rows per executemany. With SQLite, plain
+    tuples go to the driver, each distinct topic choice encoded once: SQLAlchemy's work on
+    every parameter of every row took longer than SQLite's insert."""
+    if conn.dialect.paramstyle != "qmark":
+        rows: list[dict[str, Any]] = []
+        for subscriber in recipients:
+            rows.append(
+                {
+                    "digest_id": digest_id,
+                    "address": subscriber.address,
+                    "name": subscriber.name,
+                    "topics": list(subscriber.topics),
+                    "state": State.PENDING.value,
+                    "attempts": 0,
+                    "updated_at": now,
+                }
+            )
+            if len(rows) >= _BATCH:
+                conn.execute(deliveries.insert(), rows)
+                rows = []
+        if rows:
+            conn.execute(deliveries.insert(), rows)
+        return
+    dialect = conn.dialect
+    encode: Callable[[Any], Any] = deliveries.c.topics.type.bind_processor(dialect) or (
+        lambda value: value
+    )
+    stamp, pending = _updated_at(dialect)(now), State.PENDING.value
+    encoded: dict[tuple[str, ...], Any] = {}
+    batch: list[tuple[Any, ...]] = []
+    for subscriber in recipients:
+        topics = subscriber.topics
+        if topics not in encoded:
+            encoded[topics] = encode(list(topics))
+        batch.append(
+            (digest_id, subscriber.address, subscriber.name, encoded[topics], pending, 0, stamp)
+        )
+        if len(batch) >= _BATCH:
+            conn.exec_driver_sql(_INSERT_SQL, batch)
+            batch = []
+    if batch:
+        conn.exec_driver_sql(_INSERT_SQL, batch)
+
+
+_INSERT_SQL = (
+    "INSERT INTO deliveries (digest_id, address, name, topics, state, attempts, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def members(conn: Connection, digest_id: int) -> tuple[list[str], list[str]]:
     """(new release ids, corrected release ids) of a digest."""
     rows = conn.execute(
@@ -194,20 +223,6 @@ def members(conn: Connection, digest_id: int) -> tuple[list[str], list[str]]:
     return (
         [r.release_id for r in rows if not r.corrected],
         [r.release_id for r in rows if r.corrected],
-    )
-
-
-def _delivery(row: Any) -> Delivery:
-    return Delivery(
-        row.id,
-        row.digest_id,
-        row.address,
-        row.name,
-        tuple(row.topics),
-        State(row.state),
-        row.attempts,
-        row.reply,
-        row.worker,
     )
 
 
@@ -248,16 +263,50 @@ def claim(
         # Rows another claimer has locked are skipped. `= ANY(ARRAY(…))` runs the subquery
         # once; as `IN (…)` PostgreSQL may run it again, and claim more than `limit` rows.
         pick = pick.with_for_update(skip_locked=True, of=deliveries)
-        picked = deliveries.c.id == sa.any_(sa.func.array(pick.scalar_subquery()))
-    else:  # one writer at a time: the UPDATE sees no concurrent claim
+        picked = sa.and_(
+            deliveries.c.id == sa.any_(sa.func.array(pick.scalar_subquery())),
+            deliveries.c.state == State.PENDING.value,
+        )
+    else:
+        # One writer at a time: the UPDATE sees no concurrent claim, and the rows picked are
+        # pending. (Saying so again would make SQLite walk every pending row of the index
+        # for each claim, instead of looking the picked ones up by id.)
         picked = deliveries.c.id.in_(pick)
-    rows = conn.execute(
-        deliveries.update()
-        .where(picked, deliveries.c.state == State.PENDING.value)
-        .values(state=State.SENDING.value, worker=worker, claimed_at=now, updated_at=now)
-        .returning(*deliveries.c)
-    ).all()
-    return sorted((_delivery(row) for row in rows), key=lambda d: (d.digest_id, d.id))
+    rows = sorted(
+        conn.execute(
+            deliveries.update()
+            .where(picked)
+            .values(state=State.SENDING.value, worker=worker, claimed_at=now, updated_at=now)
+            .returning(*_CLAIMED)
+        ).all(),
+        key=lambda row: (row[1], row[0]),
+    )
+    sending = State.SENDING
+    topics: dict[Any, tuple[str, ...]] = {}  # most recipients share a handful of choices
+    claimed = []
+    for row in rows:
+        chosen = row[4]
+        key = chosen if isinstance(chosen, str) else tuple(chosen)
+        if key not in topics:
+            topics[key] = tuple(json.loads(chosen) if isinstance(chosen, str) else chosen)
+        claimed.append(
+            Delivery(row[0], row[1], row[2], row[3], topics[key], sending, row[5], row[6], worker)
+        )
+    return claimed
+
+
+# Returned by a claim: no timestamps, which cost more to read back than the rest of a row. The
+# topics are read as the stored JSON text where the driver gives text (SQLite): most rows share
+# a few distinct values, each parsed once per batch.
+_CLAIMED = (
+    deliveries.c.id,
+    deliveries.c.digest_id,
+    deliveries.c.address,
+    deliveries.c.name,
+    sa.type_coerce(deliveries.c.topics, sa.Text).label("topics"),
+    deliveries.c.attempts,
+    deliveries.c.reply,
+)
 
 
 def has_pending(
@@ -285,41 +334,176 @@ def in_flight(conn: Connection, digest_ids: DigestIds, other_than: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-# Built once: compiling the UPDATE cost more than running it, once per message sent. A
-# delivery another worker has claimed since (after this one was taken for dead) is left to it.
+class Outcome(NamedTuple):
+    """What became of a claimed delivery, to be recorded."""
+
+    delivery_id: int
+    state: State
+    reply: str
+    attempts: int  # transactions started for it this time (added to the row's count)
+
+
+# A delivery another worker has claimed since (after this one was taken for dead) is left to
+# it, and one recorded already is left as it is: recording an outcome twice (a commit retried
+# after its connection broke) changes nothing. Built once: compiling the UPDATE cost more
+# than running it.
 _RECORD = (
     deliveries.update()
     .where(
-        deliveries.c.id == sa.bindparam("delivery_id"),
+        deliveries.c.id == sa.bindparam("i"),
         deliveries.c.worker == sa.bindparam("by"),
+        deliveries.c.state == State.SENDING.value,
     )
     .values(
-        state=sa.bindparam("new_state"),
-        reply=sa.bindparam("reply"),
-        attempts=deliveries.c.attempts + sa.bindparam("tries", type_=sa.Integer),
+        state=sa.bindparam("s"),
+        reply=sa.bindparam("r"),
+        attempts=deliveries.c.attempts + sa.bindparam("n", type_=sa.Integer),
         updated_at=sa.bindparam("at", type_=UTCDateTime),
     )
 )
 
 
-def record(conn: Connection, outcomes: Sequence[Outcome], worker: str) -> None:
-    """Record what became of deliveries `worker` claimed, in one statement (executemany)."""
-    if not outcomes:
-        return
-    conn.execute(
-        _RECORD,
-        [
-            {
-                "delivery_id": o.delivery_id,
-                "by": worker,
-                "new_state": o.state.value,
-                "reply": o.reply,
-                "tries": o.attempts,
-                "at": o.at,
-            }
-            for o in sorted(outcomes, key=lambda o: o.delivery_id)
-        ],
-    )
+def record(conn: Connection, outcomes: Sequence[Outcome], worker: str, at: datetime) -> None:
+    """Record what became of deliveries `worker` claimed, at `at`, in the caller's
+    transaction (one executemany). A worker records through `Recording`, faster."""
+    if outcomes:
+        conn.execute(
+            _RECORD,
+            [
+                {
+                    "i": o.delivery_id,
+                    "by": worker,
+                    "s": o.state.value,
+                    "r": o.reply,
+                    "n": o.attempts,
+                    "at": at,
+                }
+                for o in sorted(outcomes)
+            ],
+        )
+
+
+# The same UPDATE as the driver takes it, for `Recording`: SQLAlchemy would make a cache key
+# and process every parameter of every row, which costs more than the database's own work.
+# SQLite: one UPDATE per outcome (executemany), in one transaction. PostgreSQL: one UPDATE of
+# them all, from arrays (one round trip, one statement text whatever the count, so the
+# driver prepares it once), on its own in autocommit: a transaction around it would cost
+# two more round trips.
+_RECORD_SQLITE = (
+    "UPDATE deliveries SET state = ?, reply = ?, attempts = attempts + ?, updated_at = ? "
+    "WHERE id = ? AND worker = ? AND state = 'sending'"
+)
+_RECORD_POSTGRESQL = (
+    "UPDATE deliveries AS d SET state = o.state, reply = o.reply, attempts = d.attempts + o.n, "
+    "updated_at = %s "
+    "FROM unnest(%s::integer[], %s::text[], %s::text[], %s::integer[]) AS o(id, state, reply, n) "
+    "WHERE d.id = o.id AND d.worker = %s AND d.state = 'sending'"
+)
+
+
+@functools.cache
+def _updated_at(dialect: Dialect) -> Callable[[datetime], Any]:
+    """How the dialect writes an `updated_at` value (naive UTC; text on SQLite)."""
+    process = deliveries.c.updated_at.type.bind_processor(dialect)
+    return process if process is not None else lambda value: value
+
+
+class Recording:
+    """Records a worker's outcomes, one commit at a time, over a database connection of its own
+    held from one commit to the next: taking a connection from the pool and giving it back,
+    and SQLAlchemy's work around each statement, cost more than the database's work, and a
+    worker commits hundreds of times a second. Use it from one thread at a time; `close` it.
+
+    Recording is idempotent (see `_RECORD`), so a commit whose connection turns out to be
+    dead (PostgreSQL restarted since the last one) is made again on a new connection, as the
+    pool's pre-ping would have; any other error is a StoreError, and the next commit starts
+    on a new connection. Other databases than SQLite and PostgreSQL (psycopg) are recorded
+    through SQLAlchemy, as `record` does."""
+
+    def __init__(self, engine: Engine, worker: str) -> None:
+        self.engine, self.worker = engine, worker
+        dialect = engine.dialect
+        self._kind = ""
+        if dialect.name == "sqlite" and dialect.paramstyle == "qmark":
+            self._kind = "sqlite"
+        elif dialect.name == "postgresql" and dialect.paramstyle in ("format", "pyformat"):
+            self._kind = "postgresql"
+        self._conn: Connection | None = None
+
+    def commit(self, outcomes: Sequence[Outcome], at: datetime) -> None:
+        """Record `outcomes` at `at`, committed when this returns. StoreError: none are."""
+        if not outcomes:
+            return
+        if not self._kind:
+            with translate_errors(self.engine), self.engine.begin() as conn:
+                record(conn, outcomes, self.worker, at)
+            return
+        stamp = _updated_at(self.engine.dialect)(at)
+        ordered = sorted(outcomes)
+        if self._kind == "sqlite":
+            worker = self.worker
+            sql = _RECORD_SQLITE
+            params: Any = [
+                (o.state.value, o.reply, o.attempts, stamp, o.delivery_id, worker) for o in ordered
+            ]
+        else:
+            sql = _RECORD_POSTGRESQL
+            params = (
+                stamp,
+                [o.delivery_id for o in ordered],
+                [o.state.value for o in ordered],
+                [o.reply for o in ordered],
+                [o.attempts for o in ordered],
+                self.worker,
+            )
+        with translate_errors(self.engine):
+            self._commit(sql, params, retry=True)
+
+    def _commit(self, sql: str, params: Any, *, retry: bool) -> None:
+        dialect = self.engine.dialect
+        error = dialect.loaded_dbapi.Error
+        if self._conn is None:
+            conn = self.engine.connect()
+            if self._kind == "postgresql":  # given back to the pool as it was, by close()
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = conn
+        raw = self._conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = None
+        try:
+            try:
+                cursor = raw.cursor()
+                if self._kind == "sqlite":
+                    cursor.execute("BEGIN IMMEDIATE")  # as Store.begin
+                    cursor.executemany(sql, params)
+                    raw.commit()
+                else:
+                    cursor.execute(sql, params)
+            except error as exc:
+                dead = dialect.is_disconnect(exc, raw, cursor)
+                self._discard()
+                if dead and retry:
+                    self._commit(sql, params, retry=False)
+                    return
+                raise sa.exc.DBAPIError.instance(sql, None, exc, error) from exc
+        finally:
+            if cursor is not None:
+                with suppress(error):
+                    cursor.close()
+
+    def _discard(self) -> None:
+        """Close the connection at once (an open transaction is rolled back with it)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(Exception):
+                conn.invalidate()
+            conn.close()
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 def requeue(

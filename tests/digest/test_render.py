@@ -29,10 +29,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syndicate import tokens
 from syndicate.config import Config
 from syndicate.digest.render import (
+    Copies,
     DigestContent,
     Recipient,
     Section,
@@ -42,6 +45,7 @@ from syndicate.digest.render import (
 )
 from syndicate.errors import ConfigError
 from syndicate.model import Kind, Release
+from syndicate.smtpwire import message_data
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("SYNDICATE_UPDATE_GOLDEN") == "1"
@@ -713,3 +717,83 @@ def test_signed_recipient_links_carry_tokens_for_this_address_list_and_purpose()
 def test_a_naive_period_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         render(sample(period=datetime(2026, 11, 30, 8, 0)))
+
+
+# --- many copies: Copies makes each copy and its DATA form from prepared pieces ----------------
+
+
+def dotted() -> Variant:
+    """A digest whose lines start with dots here and there, in both parts."""
+    content = sample(
+        sections=(
+            Section(
+                "dots",
+                "Dots",
+                (
+                    release(".net", ".NET migration tools", summary=".Hidden? .No: shown."),
+                    release("ellipsis", "...and more", summary="Lines\n.start\n..with dots"),
+                ),
+            ),
+        )
+    )
+    return render(content)
+
+
+_VARIANTS = [render(), dotted()]
+
+
+def test_copies_are_the_personalised_bytes_and_their_data_form() -> None:
+    for variant in _VARIANTS:
+        copies = Copies(variant, SENT)
+        for n, person in enumerate([recipient(), recipient(".dot.first@example.com", "")]):
+            data, wire = copies.both(person, f"d7.r{n}")
+            assert (
+                data
+                == variant.personalise(person, f"d7.r{n}", SENT)
+                == copies.message(person, f"d7.r{n}")
+            )
+            assert wire == message_data(data)
+    assert b"\r\n.." in Copies(_VARIANTS[1], SENT).both(recipient(), "x")[1]  # it did stuff
+
+
+_LOCAL = st.text("abcXYZ019.!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=64)
+_DOMAIN = st.text("abc019.-", min_size=1, max_size=40)
+_TAIL = st.one_of(
+    st.text("ABCxyz019_-", max_size=120),  # a token: the prepared prefix is used
+    st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=60),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    local=_LOCAL,
+    domain=_DOMAIN,
+    name=st.text(max_size=80),
+    unsubscribe=_TAIL,
+    manage=_TAIL,
+    prefix=st.sampled_from([f"{BASE}/unsubscribe/", f"{BASE}/a&b=c/", "http://x.org/.../"]),
+)
+def test_the_data_form_is_exact_for_any_recipient(
+    local: str, domain: str, name: str, unsubscribe: str, manage: str, prefix: str
+) -> None:
+    """Addresses that start with a dot or wrap at one, names that are folded or encoded, links
+    with and without a token: the DATA form is always message_data of the copy."""
+    person = Recipient(f"{local}@{domain}", name, prefix + unsubscribe, prefix + manage)
+    for variant in _VARIANTS:
+        copies = Copies(variant, SENT)
+        try:
+            data, wire = copies.both(person, "d7.r42")
+        except ValueError:
+            with pytest.raises(ValueError):
+                variant.personalise(person, "d7.r42", SENT)
+            continue
+        assert data == variant.personalise(person, "d7.r42", SENT)
+        assert wire == message_data(data)
+
+
+def test_a_variant_not_made_of_crlf_lines_gets_its_data_form_the_slow_way() -> None:
+    variant = render()
+    pieces = (variant.pieces[0], b"bare\nline\n.dot", *variant.pieces[2:])
+    odd = replace(variant, pieces=pieces)
+    data, wire = Copies(odd, SENT).both(recipient(), "d7.r42")
+    assert b"bare\nline" in data and wire == message_data(data)
