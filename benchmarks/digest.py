@@ -235,7 +235,7 @@ def child(config_file: Path, period: datetime, profile_file: Path | None) -> Non
         "seconds": end - start,
         "create": middle - start,
         "cpu": cpu,
-        "peak_rss": after.ru_maxrss / 1024,
+        "peak_rss": peak_rss_mb(),
         "rss_start": rss_start,
         "commits": tally.commits,
         "largest_commit": tally.largest_commit,
@@ -333,6 +333,15 @@ def smtp_source(binary: str, sink: Sink, message_file: Path, count: int) -> Run:
 
 def median(runs: list[Run], value: Callable[[Run], float]) -> float:
     return statistics.median(value(r) for r in runs)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS: VmHWM, not getrusage's ru_maxrss, which a child started with
+    vfork (as subprocess does) inherits from its parent's size at the exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def current_rss_mb() -> float:

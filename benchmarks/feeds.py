@@ -147,12 +147,12 @@ def naive(config: Config, out: Path, current_only: bool) -> None:
             name.with_suffix(".atom").write_bytes(generator.atom_str())
 
 
-Run = tuple[float, float, int]  # (seconds, CPU seconds, peak RSS in bytes)
+Run = tuple[float, float, float, int]  # (seconds, user CPU, system CPU, peak RSS in bytes)
 
 
 def forked(action: Callable[[], object], empty: Path | None = None) -> Run:
-    """Wall time, CPU time (user + system) and peak RSS of `action` run in a child process,
-    `empty` emptied first (not timed)."""
+    """Wall time, CPU time (user, and system: mostly the file system's work) and peak RSS
+    of `action` run in a child process, `empty` emptied first (not timed)."""
     if empty is not None:
         fresh(empty)
     read, written = os.pipe()
@@ -175,7 +175,7 @@ def forked(action: Callable[[], object], empty: Path | None = None) -> Run:
     _, status, usage = os.wait4(pid, 0)
     if status != 0 or not answer:
         raise SystemExit(f"a measured run failed (status {status})")
-    return float(answer), usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+    return float(answer), usage.ru_utime, usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def measured(runs: list[Run]) -> Run:
@@ -183,7 +183,8 @@ def measured(runs: list[Run]) -> Run:
     return (
         statistics.median(run[0] for run in runs),
         statistics.median(run[1] for run in runs),
-        max(run[2] for run in runs),
+        statistics.median(run[2] for run in runs),
+        max(run[3] for run in runs),
     )
 
 
@@ -231,7 +232,7 @@ def main() -> None:
                     runs.append(time.perf_counter() - start)
             times.write_text(repr(statistics.median(runs)))
 
-        _, _, incremental_rss = forked(in_process)
+        *_, incremental_rss = forked(in_process)
         incremental = float(times.read_text())
         cli = []
         for n in range(repeat + 1, 2 * repeat + 1):
@@ -263,15 +264,16 @@ def main() -> None:
     mib = 1024 * 1024
 
     def line(label: str, figure: Run) -> str:
-        seconds, cpu, rss = figure
-        return f"{label:<64} {seconds:8.2f} s (CPU {cpu:6.2f} s)  peak RSS {rss / mib:4.0f} MiB"
+        seconds, user, system, rss = figure
+        cpu = f"(user {user:6.2f} s + system {system:5.2f} s)"
+        return f"{label:<64} {seconds:8.2f} s {cpu}  peak RSS {rss / mib:4.0f} MiB"
 
     print(f"releases={args.releases} topics={args.topics} (median of {repeat})")
     print(line("feeds only, full build from scratch (RSS+Atom+JSON, archives)", only))
     print(line("whole site (feeds + pages), full build from scratch", site))
     print(
         f"{'after one new release: upsert + incremental build, in process':<64} "
-        f"{incremental:8.3f} s                  peak RSS {incremental_rss / mib:4.0f} MiB"
+        f"{incremental:8.3f} s {'':36}  peak RSS {incremental_rss / mib:4.0f} MiB"
     )
     print(
         f"{'the same as a `syndicate build` command':<64} {statistics.median(cli):8.3f} s"

@@ -257,7 +257,7 @@ class Worker:
     started: float
     ended: float = 0.0
     cpu: float = 0.0
-    peak_rss: float = 0.0  # MB
+    peak_rss: float = 0.0  # MB, as last seen while it ran
     status: int | None = None
     killed: bool = False
     sent: int = 0  # deliveries the store says it sent
@@ -265,6 +265,15 @@ class Worker:
     @property
     def seconds(self) -> float:
         return self.ended - self.started
+
+    def watch(self) -> None:
+        """Note its peak RSS so far (VmHWM: getrusage's ru_maxrss of a child started with
+        vfork counts its parent's size at the exec)."""
+        with suppress(OSError, ValueError):
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_rss = max(self.peak_rss, int(line.split()[1]) / 1024)
 
     def reap(self) -> bool:
         """Collect its exit and resource usage (os.wait4: this child's); whether it ended."""
@@ -276,7 +285,6 @@ class Worker:
         self.ended = time.perf_counter()
         self.status = self.process.returncode = os.waitstatus_to_exitcode(status)
         self.cpu = usage.ru_utime + usage.ru_stime
-        self.peak_rss = usage.ru_maxrss / 1024
         return True
 
 
@@ -347,7 +355,12 @@ def drain(
             process = subprocess.Popen(command, cwd=made.root, stdout=out, stderr=subprocess.STDOUT)
         workers.append(Worker(process, log, time.perf_counter()))
     victim = workers[0] if kill_at is not None else None
-    while not all([w.reap() for w in workers]):  # noqa: C419 (reap every one, every time)
+    while True:
+        for worker in workers:
+            if worker.status is None:
+                worker.watch()
+        if all([w.reap() for w in workers]):  # noqa: C419 (reap every one, every time)
+            break
         if victim is not None and not victim.killed and victim.status is None:
             assert kill_at is not None
             if sink.messages() >= kill_at * args.recipients:

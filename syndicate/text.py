@@ -11,7 +11,7 @@ from syndicate.errors import ContentError
 
 # Characters XML 1.0 forbids (feeds could not carry them) plus lone surrogates.
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_SPACE = re.compile(r"\s+")
+_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")  # white space and control characters (NUL…)
 # Letters that carry no combining mark under NFKD but still have a plain-Latin reading.
 _FOLD_EXTRA = str.maketrans({"ı": "i", "ł": "l", "đ": "d", "ø": "o", "æ": "ae", "œ": "oe"})
 
@@ -26,7 +26,8 @@ def check_text(value: str, field: str) -> str:
 
 
 def one_line(value: str) -> str:
-    """Collapse all runs of white space (including newlines) to single spaces."""
+    """Collapse all runs of white space and control characters (newlines, NUL…) to single
+    spaces: such text can go into a header, a database text field or a feed title."""
     return _SPACE.sub(" ", value).strip()
 
 

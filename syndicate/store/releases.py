@@ -15,6 +15,7 @@ from syndicate.model import Attachment, Kind, Release
 from syndicate.store.schema import release_topics, releases
 
 _BATCH = 500
+_NEAR = 2000  # count_from: how far from the newest end a walk along the feed order pays
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,12 +448,22 @@ def count_from(
     lang: str | None = None,
 ) -> int:
     """How many public releases of a stream come at or after `key` (public_from, id) in
-    feed order: a range scan of the newest end, however long the stream."""
+    feed order. Near the newest end (a new release) it walks the few releases after `key`,
+    checking each one's topic; else it counts the topic's releases."""
+    if topic is not None and topic != "all":
+        member = sa.exists().where(
+            release_topics.c.topic == topic, release_topics.c.release_id == releases.c.id
+        )
+        tail = _stream(sa.select(releases.c.id), None, lang).where(member, _at_or_after(key))
+        near = _public(tail, now).limit(_NEAR).subquery()
+        found: int = conn.execute(sa.select(sa.func.count()).select_from(near)).scalar_one()
+        if found < _NEAR:
+            return found
     query = _public(
         _stream(sa.select(sa.func.count()).select_from(releases), topic, lang), now
     ).where(_at_or_after(key))
-    found: int = conn.execute(query).scalar_one()
-    return found
+    counted: int = conn.execute(query).scalar_one()
+    return counted
 
 
 def newest(

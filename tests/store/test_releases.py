@@ -230,3 +230,16 @@ def test_streams_are_read_from_their_newest_end(store: Store) -> None:
         hashed = store_releases.public_hashed(conn, NOW)
     assert ids(hashed) == [f"r{n}" for n in range(8, 0, -1)] + ["tr"]
     assert all(h == r.content_hash() for r, h in hashed)
+
+
+def test_counting_from_far_back_in_a_topic_gives_the_same_count(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(store, *(make(f"r{n}", n, "syria" if n % 3 else "events") for n in range(1, 12)))
+    with store.connect() as conn:
+        r9 = store_releases.get(conn, "r9")
+        assert r9 is not None
+        key = (r9.public_from, r9.id)
+        near = store_releases.count_from(conn, NOW, key, topic="syria")
+        monkeypatch.setattr(store_releases, "_NEAR", 2)  # too far for a walk: count the topic
+        assert store_releases.count_from(conn, NOW, key, topic="syria") == near == 6
