@@ -31,7 +31,7 @@ from yaml.events import (
 
 from syndicate.addresses import plain_address
 from syndicate.model import Subscriber
-from syndicate.text import one_line
+from syndicate.text import name_text
 
 # Plain scalars that YAML reads as something other than text (null, booleans, numbers).
 _NOT_TEXT = re.compile(
@@ -125,7 +125,7 @@ def _subscriber(first: Event, events: Iterator[Event], allowed: frozenset[str]) 
         raise Unusual
     name_event = fields.get("name")
     name = "" if name_event is None else _optional_text(name_event)
-    return Subscriber(_address(text(fields["email"])), one_line(name), topics)
+    return Subscriber(_address(text(fields["email"])), name_text(name), topics)
 
 
 def _topics(start: Event, events: Iterator[Event], allowed: frozenset[str]) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from syndicate.store.subscriptions import Resubscription
 from syndicate.store.subscriptions import State as SubscriptionState
 from syndicate.store.suppressions import EVERY_LIST, Reason
 from syndicate.store.suppressions import key as suppression_key
-from syndicate.text import one_line
+from syndicate.text import name_text
 from syndicate.yamlfile import parse_yaml
 
 ENTRY_KEYS = ("email", "name", "topics")
@@ -144,7 +144,7 @@ def _subscriber(entry: Any, allowed: list[str]) -> Subscriber:
             raise ValueError(
                 f".topics: {topic!r} is not a topic of this list; known: {', '.join(allowed)}"
             )
-    return Subscriber(address, one_line(name), tuple(dict.fromkeys(topics)))
+    return Subscriber(address, name_text(name), tuple(dict.fromkeys(topics)))
 
 
 def _address(value: Any, field_name: str) -> str:
@@ -344,7 +344,7 @@ def make_subscriber(address: str, name: str = "", topics: Iterable[str] = ()) ->
     """A subscriber from what an admin typed; ValueError says what is wrong."""
     return Subscriber(
         normalise_address(address),
-        one_line(name),
+        name_text(name),
         tuple(dict.fromkeys(t.strip() for t in topics if t.strip())),
     )
 

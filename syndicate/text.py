@@ -11,7 +11,7 @@ from syndicate.errors import ContentError
 
 # Characters XML 1.0 forbids (feeds could not carry them) plus lone surrogates.
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")  # white space and control characters (NUL…)
+_SPACE = re.compile(r"\s+")
 # Letters that carry no combining mark under NFKD but still have a plain-Latin reading.
 _FOLD_EXTRA = str.maketrans({"ı": "i", "ł": "l", "đ": "d", "ø": "o", "æ": "ae", "œ": "oe"})
 
@@ -25,9 +25,17 @@ def check_text(value: str, field: str) -> str:
     return value
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def name_text(value: str) -> str:
+    """A person's name on one line, control characters (NUL…) as spaces: it goes into a
+    header and a database text field, where NUL is refused."""
+    return one_line(_CONTROL.sub(" ", value))
+
+
 def one_line(value: str) -> str:
-    """Collapse all runs of white space and control characters (newlines, NUL…) to single
-    spaces: such text can go into a header, a database text field or a feed title."""
+    """Collapse all runs of white space (including newlines) to single spaces."""
     return _SPACE.sub(" ", value).strip()
 
 
