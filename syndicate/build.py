@@ -19,7 +19,7 @@ from syndicate import changes, feeds, pages, websub
 from syndicate.config import Config
 from syndicate.errors import SyndicateError
 from syndicate.files import write_if_changed
-from syndicate.manifest import ROOT, Entry, Manifest, removable
+from syndicate.manifest import ROOT, Entry, Manifest, make_durable, removable
 from syndicate.output import Document, Scope, snapshot
 from syndicate.store import Store
 from syndicate.store import releases as store_releases
@@ -169,10 +169,12 @@ def _apply(
             _remove_empty_parents(output_dir, output_dir / path)
             report.removed.append(path)
             updates[path] = None
-        # One sync for all files, before the manifest vouches for them: after a crash a file
-        # may be empty, but then the manifest does not match it and the next build rewrites it.
-        if report.written:
-            os.sync()
+        # The files on disk before the manifest vouches for them: after a crash a file may be
+        # empty, but then the manifest does not match it and the next build rewrites it.
+        make_durable(
+            [output_dir / path for path in report.written],
+            [output_dir / path for path in report.removed],
+        )
         if previous is not None:
             manifest.replace(current)
         else:

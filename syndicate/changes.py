@@ -176,15 +176,15 @@ def touches(changes: list[Change], config: Config, languages: bool) -> dict[Stre
     """Every stream a change is or was in, and how it is touched (pure)."""
     found: dict[StreamId, Touch] = {}
     for change in changes:
-        was: dict[StreamId, Key] = {}
-        now: dict[StreamId, Key] = {}
+        then: dict[StreamId, Key] = {}  # where the release was: stream → its key there
+        since: dict[StreamId, Key] = {}  # where it is
         for side, (key, lang, topics) in zip(_sides(change), _places(change, config), strict=True):
             for topic in (ALL, *topics):
                 for stream in [(topic, None), *([(topic, lang)] if languages else [])]:
-                    (was if side < 0 else now)[stream] = key
-        for stream in was.keys() | now.keys():
+                    (then if side < 0 else since)[stream] = key
+        for stream in then.keys() | since.keys():
             touch = found.setdefault(stream, Touch())
-            before, after = was.get(stream), now.get(stream)
+            before, after = then.get(stream), since.get(stream)
             if before is not None and before == after:
                 touch.edited.add(before)
                 continue

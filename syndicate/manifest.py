@@ -68,6 +68,7 @@ class Manifest:
         self.files = 0
         self.legacy: dict[str, Entry] = {}
         self._shards: dict[str, dict[str, Entry]] = {}
+        self._written: list[Path] = []
         try:
             data = json.loads((output_dir / ROOT).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -151,14 +152,17 @@ class Manifest:
         data = {path: (fp if not note else [fp, note]) for path, (fp, note) in shard.items()}
         text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         path = self.output_dir / SHARDS / f"{name}.json"
-        write_if_changed(path, (text + "\n").encode(), fsync=False)
+        if write_if_changed(path, (text + "\n").encode(), fsync=False):
+            self._written.append(path)
         self._shards[name] = dict(shard)
 
     def _finish(self, files: int) -> None:
         """The shards on disk first, then the root that vouches for them."""
-        os.sync()
+        make_durable(self._written)
+        self._written.clear()
         root = json.dumps({"files": files, "format": FORMAT}, sort_keys=True)
         write_if_changed(self.output_dir / ROOT, (root + "\n").encode())
+        _sync_folder(self.output_dir)
         self.trusted, self.files = True, files
 
 
@@ -176,6 +180,30 @@ def _read_shard(path: Path) -> dict[str, Entry]:
         elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
             entries[key] = (value[0], value[1])
     return entries
+
+
+def make_durable(paths: Iterable[Path], removed: Iterable[Path] = ()) -> None:
+    """Files written without fsync, their renames and removals, on disk. A few are synced one
+    by one (with their folders), so a small build does not wait for every other process's
+    writes as a system-wide sync would; many at once, with one sync."""
+    files, gone = list(paths), list(removed)
+    if len(files) + len(gone) > 256:
+        os.sync()
+        return
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    folders = {path.parent for path in files}
+    for path in gone:  # the nearest folder still there (empty ones went with the file)
+        folder = path.parent
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        folders.add(folder)
+    for folder in sorted(folders):
+        _sync_folder(folder)
 
 
 def _sync_folder(folder: Path) -> None:

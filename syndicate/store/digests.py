@@ -385,10 +385,10 @@ def record(conn: Connection, outcomes: Sequence[Outcome], worker: str, at: datet
 
 # The same UPDATE as the driver takes it, for `Recording`: SQLAlchemy would make a cache key
 # and process every parameter of every row, which costs more than the database's own work.
-# SQLite: one UPDATE per outcome (executemany), in one transaction. PostgreSQL: one UPDATE of
-# them all, from arrays (one round trip, one statement text whatever the count, so the
-# driver prepares it once), on its own in autocommit: a transaction around it would cost
-# two more round trips.
+# SQLite: one UPDATE per outcome (executemany). PostgreSQL: one UPDATE of them all, from
+# arrays (one statement text whatever the count, so the driver prepares it once). Each in a
+# transaction committed only once the UPDATE is done: a worker killed before its COMMIT left
+# records nothing (autocommit would let the server finish an UPDATE sent by a dead worker).
 _RECORD_SQLITE = (
     "UPDATE deliveries SET state = ?, reply = ?, attempts = attempts + ?, updated_at = ? "
     "WHERE id = ? AND worker = ? AND state = 'sending'"
@@ -463,10 +463,7 @@ class Recording:
         dialect = self.engine.dialect
         error = dialect.loaded_dbapi.Error
         if self._conn is None:
-            conn = self.engine.connect()
-            if self._kind == "postgresql":  # given back to the pool as it was, by close()
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            self._conn = conn
+            self._conn = self.engine.connect()
         raw = self._conn.connection.dbapi_connection
         assert raw is not None
         cursor = None
@@ -476,9 +473,9 @@ class Recording:
                 if self._kind == "sqlite":
                     cursor.execute("BEGIN IMMEDIATE")  # as Store.begin
                     cursor.executemany(sql, params)
-                    raw.commit()
                 else:
                     cursor.execute(sql, params)
+                raw.commit()
             except error as exc:
                 dead = dialect.is_disconnect(exc, raw, cursor)
                 self._discard()
