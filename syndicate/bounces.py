@@ -265,25 +265,24 @@ def _parse(data: bytes) -> Parsed:
 # --- Reading messages from files. ---
 
 
-def read_messages(path: Path) -> Iterator[tuple[Path, bytes | str]]:
-    """(file, its bytes or why it cannot be read) for a file of one message, every message
-    of a Maildir (cur/ and new/; tmp/ holds messages still being written), or every .eml
-    file of a folder. Raises InputError when `path` itself cannot be read."""
+def message_files(path: Path) -> list[Path]:
+    """The files of `path`: itself, when a file of one message; every message of a Maildir
+    (cur/ and new/; tmp/ holds messages still being written); or every .eml file of a folder.
+    Raises InputError when `path` itself cannot be read, before anything is opened or stored."""
     label = display(path)
     try:
         if not path.is_dir():
-            yield path, path.read_bytes()
-            return
+            with path.open("rb"):  # missing or unreadable: an error now, not a skipped file
+                return [path]
         maildir = [folder for folder in (path / "cur", path / "new") if folder.is_dir()]
         if maildir:
-            files = sorted(
+            return sorted(
                 f
                 for folder in maildir
                 for f in folder.iterdir()
                 if f.is_file() and not f.name.startswith(".")
             )
-        else:
-            files = sorted(f for f in path.iterdir() if f.suffix == ".eml" and f.is_file())
+        return sorted(f for f in path.iterdir() if f.suffix == ".eml" and f.is_file())
     except FileNotFoundError:
         raise InputError(
             f"{label}: no such file or folder; give an .eml file, a Maildir or a folder of .eml "
@@ -291,6 +290,10 @@ def read_messages(path: Path) -> Iterator[tuple[Path, bytes | str]]:
         ) from None
     except OSError as exc:
         raise InputError(f"{label}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_messages(files: list[Path]) -> Iterator[tuple[Path, bytes | str]]:
+    """(file, its bytes or why it cannot be read), for each of `files` (`message_files`)."""
     for file in files:
         try:
             yield file, file.read_bytes()
@@ -379,12 +382,12 @@ class Report:
         }
 
 
-def process(store: Store, path: Path, *, limit: int, now: datetime) -> Report:
-    """Read every message under `path` (see read_messages), record each hard bounce once,
-    and suppress from every list each address that reaches `limit` bounces. One transaction
-    per message. Raises InputError when `path` cannot be read."""
+def process(store: Store, files: list[Path], *, limit: int, now: datetime) -> Report:
+    """Read every message of `files` (`message_files`), record each hard bounce once, and
+    suppress from every list each address that reaches `limit` bounces. One transaction per
+    message."""
     report = Report()
-    for file, data in read_messages(path):
+    for file, data in read_messages(files):
         label = display(file)
         parsed = parse(data) if isinstance(data, bytes) else Parsed(skipped=data)
         done = Processed(label, skipped=parsed.skipped)

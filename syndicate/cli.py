@@ -789,8 +789,9 @@ def bounces_process(
     an address from every list once it has mail.bounce_limit of them."""
     state = _state(ctx)
     config = state.config()
+    files = bounce_service.message_files(path)  # a wrong path is reported before the store opens
     with _store(config) as store:
-        report = bounce_service.process(store, path, limit=config.mail.bounce_limit, now=state.now)
+        report = bounce_service.process(store, files, limit=config.mail.bounce_limit, now=state.now)
     if as_json:
         _print_json(report.to_dict())
         return

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from syndicate.bounces import Parsed, classify, parse, read_messages
+from syndicate.bounces import Parsed, classify, message_files, parse, read_messages
 from syndicate.errors import InputError
 from tests.conftest import BASE_CONFIG, ROOT, WriteConfig, run_syndicate
 
@@ -191,14 +191,14 @@ def test_a_maildir_gives_every_message_of_cur_and_new_but_not_tmp(tmp_path: Path
     (tmp_path / "cur" / "1795413672.M1P2.mail:2,S").write_bytes(b"one")
     (tmp_path / "new" / "1795413673.M1P3.mail").write_bytes(b"two")
     (tmp_path / "tmp" / "1795413674.M1P4.mail").write_bytes(b"half-written")
-    assert [data for _, data in read_messages(tmp_path)] == [b"one", b"two"]
+    assert [data for _, data in read_messages(message_files(tmp_path))] == [b"one", b"two"]
 
 
 def test_a_plain_folder_gives_its_eml_files(tmp_path: Path) -> None:
     (tmp_path / "b.eml").write_bytes(b"b")
     (tmp_path / "a.eml").write_bytes(b"a")
     (tmp_path / "notes.txt").write_bytes(b"not mail")
-    assert [(f.name, data) for f, data in read_messages(tmp_path)] == [
+    assert [(f.name, data) for f, data in read_messages(message_files(tmp_path))] == [
         ("a.eml", b"a"),
         ("b.eml", b"b"),
     ]
@@ -206,7 +206,7 @@ def test_a_plain_folder_gives_its_eml_files(tmp_path: Path) -> None:
 
 def test_a_missing_path_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file or folder"):
-        list(read_messages(tmp_path / "missing.eml"))
+        message_files(tmp_path / "missing.eml")
 
 
 # --- The command. ---
@@ -328,6 +328,7 @@ def test_a_missing_path_is_one_line_on_stderr_and_exit_2(project: Path, maildir:
         "error: Mailbox: no such file or folder; give an .eml file, a Maildir or a folder of "
         ".eml files\n"
     )
+    assert not (project.parent / "var" / "test.db").exists()  # a typo makes no database
 
 
 def test_the_limit_defaults_to_one_bounce(project: Path, write_config: WriteConfig) -> None:
