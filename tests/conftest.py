@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -80,18 +81,43 @@ def write_config(project: Path) -> WriteConfig:
     return write
 
 
+# The PostgreSQL run's server (scripts/with-postgres); its tests use postgres_url().
 POSTGRES_URL = os.environ.get("SYNDICATE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+@functools.cache
+def postgres_url() -> str:
+    """This test process's own PostgreSQL database, on the server of
+    SYNDICATE_TEST_POSTGRES_URL: that database itself in a run of one process, and under
+    pytest-xdist one per worker (`syndicate_test_gw0`, …), created here on first use, so that
+    workers never empty each other's schema. Use it rather than POSTGRES_URL."""
+    assert POSTGRES_URL is not None
+    given = sa.make_url(POSTGRES_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return POSTGRES_URL
+    name = f"{given.database}_{worker}"
+    server = sa.create_engine(given.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as conn:
+            found = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if found is None:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        server.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, config: Config) -> Iterator[Store]:
     """The project's real SQLite file, and, when SYNDICATE_TEST_POSTGRES_URL is set, an emptied
-    PostgreSQL database too; either migrated to head."""
+    PostgreSQL database too (this process's own: postgres_url()); either migrated to head."""
     url = config.database.url
     if request.param == "postgresql":
-        assert POSTGRES_URL is not None
-        url = POSTGRES_URL
+        url = postgres_url()
         engine = sa.create_engine(url)
         with engine.begin() as conn:
             conn.execute(sa.text("DROP SCHEMA public CASCADE"))

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from syndicate.store import Store
 from syndicate.store.db import create_engine, head_revision, migrate
-from tests.conftest import BACKENDS, POSTGRES_URL
+from tests.conftest import BACKENDS, postgres_url
 from tests.figures import report
 
 pytestmark = pytest.mark.faults
@@ -55,13 +55,13 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/new/syndicate.db"
         return
-    assert POSTGRES_URL is not None
+    ours = postgres_url()
     name = f"syndicate_race_{secrets.token_hex(4)}"
-    server = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    server = sa.create_engine(ours, isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(ours).set(database=name).render_as_string(hide_password=False)
     finally:
         with server.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))

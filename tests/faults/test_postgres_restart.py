@@ -3,9 +3,13 @@ an ingest batch, and is down for a while. The next operation reconnects by itsel
 pings a connection before handing it out); an operation the restart cuts off fails with one
 StoreError line naming the database, and nothing of its transaction is in the store.
 
-The server is the throwaway cluster of scripts/with-postgres, restarted for real with pg_ctl
-(it exports the data folder and the server's bin folder). Without SYNDICATE_TEST_POSTGRES_URL
-these tests are skipped; CI always sets it.
+The server is a throwaway cluster of this module's own, made as scripts/with-postgres makes
+its one (initdb, pg_ctl, a free port of 127.0.0.1, a temporary folder) and restarted for real
+with pg_ctl; it is not the suite's shared server, which other tests (other pytest-xdist
+workers) are using meanwhile. It is removed after the module. The server's bin folder is
+SYNDICATE_TEST_POSTGRES_BIN, or the newest /usr/lib/postgresql/*/bin. These tests run in the
+PostgreSQL run (SYNDICATE_TEST_POSTGRES_URL set, as scripts/with-postgres and CI do) and are
+skipped without it.
 """
 
 from __future__ import annotations
@@ -13,8 +17,12 @@ from __future__ import annotations
 import os
 import pwd
 import shlex
+import shutil
+import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +46,29 @@ pytestmark = [
     ),
 ]
 
-DATA = os.environ.get("SYNDICATE_TEST_POSTGRES_DATA")
-BIN = os.environ.get("SYNDICATE_TEST_POSTGRES_BIN")
+DATABASE = "syndicate_test"
+
+
+def postgres_bin() -> Path:
+    """SYNDICATE_TEST_POSTGRES_BIN (scripts/with-postgres exports it), or the newest installed
+    /usr/lib/postgresql/VERSION/bin."""
+    given = os.environ.get("SYNDICATE_TEST_POSTGRES_BIN")
+    if given:
+        return Path(given)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda bin_dir: [int(n) if n.isdigit() else n for n in bin_dir.parent.name.split(".")],
+    )
+    if not found:
+        pytest.fail("no PostgreSQL server in /usr/lib/postgresql (Debian package: postgresql)")
+    return found[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class Server:
@@ -65,6 +94,11 @@ class Server:
             check=False,
         )
         assert result.returncode == 0, f"pg_ctl {' '.join(args)}: {result.stderr}"
+
+    def start_new(self, port: int) -> None:
+        """The first start, as scripts/with-postgres starts its cluster: on 127.0.0.1:`port`,
+        the socket in the folder above the data folder, fsync off."""
+        self._ctl("-o", f"-h 127.0.0.1 -p {port} -k {self.data.parent} -c fsync=off", "start")
 
     def restart(self) -> None:
         self._ctl("-m", "fast", "restart")  # options (port, socket folder) from postmaster.opts
@@ -94,29 +128,66 @@ class Server:
         )
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
-    if not DATA or not BIN:
-        pytest.fail(
-            "SYNDICATE_TEST_POSTGRES_URL is set but SYNDICATE_TEST_POSTGRES_DATA/_BIN are not: "
-            "run the suite through scripts/with-postgres, which exports them"
+@dataclass
+class Cluster:
+    server: Server
+    url: str  # its database DATABASE
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A throwaway cluster of this module's own, as scripts/with-postgres makes one: initdb
+    as the `postgres` user when we are root (initdb refuses root), trust authentication, a
+    free port of 127.0.0.1, fsync off. Stopped and removed afterwards."""
+    bin_dir = postgres_bin()
+    folder = Path(tempfile.mkdtemp(prefix="syndicate-pg-restart-"))
+    as_owner: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    data = folder / "data"
+    port = free_port()
+    try:
+        made = subprocess.run(
+            [*as_owner, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
-    found = Server(Path(DATA), Path(BIN))
-    yield found
-    if not found.running():  # never leave the rest of the suite without its database
-        found.start()
+        assert made.returncode == 0, f"initdb: {made.stderr}"
+        server = Server(data, bin_dir)
+        server.start_new(port)
+        try:
+            url = sa.make_url(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres")
+            engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.execute(sa.text(f"CREATE DATABASE {DATABASE}"))
+            engine.dispose()
+            yield Cluster(server, url.set(database=DATABASE).render_as_string())
+        finally:
+            if server.running():
+                server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
-def pg_store(server: Server) -> Iterator[Store]:
+def server(cluster: Cluster) -> Iterator[Server]:
+    yield cluster.server
+    if not cluster.server.running():  # never leave the module's next test without its server
+        cluster.server.start()
+
+
+@pytest.fixture
+def pg_store(cluster: Cluster, server: Server) -> Iterator[Store]:
     """An emptied PostgreSQL database, migrated to head."""
-    assert POSTGRES_URL is not None
-    engine = sa.create_engine(POSTGRES_URL)
+    engine = sa.create_engine(cluster.url)
     with engine.begin() as conn:
         conn.execute(sa.text("DROP SCHEMA public CASCADE"))
         conn.execute(sa.text("CREATE SCHEMA public"))
     engine.dispose()
-    with Store.open(POSTGRES_URL) as opened:
+    with Store.open(cluster.url) as opened:
         yield opened
 
 

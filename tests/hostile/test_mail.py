@@ -137,9 +137,10 @@ def test_names_titles_and_subjects_from_config_and_list_file_add_no_header_or_re
         assert "\n" not in subject_line and "\r" not in subject_line
     report(
         "hostile-mail",
-        f"{store.engine.dialect.name}: {len(people)} list-file names with {len(BREAKS)} kinds of line break, plus a hostile "
-        f"from, reply-to, list title and subject: {len(received)} digests, each to exactly its "
-        "recipient, 0 injected headers, 0 injected RCPT",
+        f"{store.engine.dialect.name}: {len(people)} list-file names with {len(BREAKS)} kinds "
+        "of line break, plus a hostile from, reply-to, list title and subject: "
+        f"{len(received)} digests, each to exactly its recipient, 0 injected headers, "
+        "0 injected RCPT",
     )
 
 
@@ -190,8 +191,8 @@ def test_the_subscribe_form_sends_one_clean_message_to_the_one_address_it_was_gi
     assert_clean(message.data, "reader@example.org", CONFIRM_HEADERS)
     report(
         "hostile-mail",
-        f"{store.engine.dialect.name}: {len(hostile)} hostile addresses through the subscribe form: all refused, 0 sent; "
-        "the one good address got 1 message, headers clean",
+        f"{store.engine.dialect.name}: {len(hostile)} hostile addresses through the subscribe "
+        "form: all refused, 0 sent; the one good address got 1 message, headers clean",
     )
 
 
