@@ -1,10 +1,10 @@
 """The public site over HTTP: the build's static output, served with the caching feed readers
 rely on (strong ETags, 304s, gzip that varies correctly) and nothing they must not see.
 
-Every request looks the path up and opens the file afresh, so a rebuild (files replaced by
-rename) is live at once. Only what is derived from a file's bytes (its hash, its gzip form) is
-cached, and each cached value is valid only for the exact stat (inode, mtime, size) it was
-computed from.
+Every request looks the path up afresh (and opens the file when it needs its bytes), so a
+rebuild (files replaced by rename) is live at once. Only what is derived from a file's bytes
+(its hash, its gzip form) is cached, and each cached value is valid only for the exact stat
+(inode, mtime, size) it was computed from.
 
 The pure deciders (`parse_path`, `accepts_gzip`, `etag_matches`, `not_modified`) hold the HTTP
 rules; `StaticSite` only applies them to files. Files are the hot path (feed readers poll them,
@@ -323,43 +323,56 @@ class StaticSite:
         self.etags: StampedCache[str] = StampedCache(65_536, lambda _: 1)
         self.gzipped: StampedCache[bytes] = StampedCache(32 << 20, len)
 
-    def _open(self, names: Sequence[str]) -> tuple[str, int] | None:
-        """The path and an open descriptor of `names` (segments checked by `parse_path`)
-        under the output folder, or None: outside (through a symlink), hidden, missing or
-        unreadable. Nothing about the folder is remembered between requests, so swapping it
-        (or a symlink to it) takes effect at once.
+    def _find(self, names: Sequence[str]) -> tuple[str, os.stat_result] | None:
+        """The path and lstat of `names` (segments checked by `parse_path`) under the output
+        folder, or None: outside (through a symlink), hidden or missing. Nothing about the
+        folder is remembered between requests, so swapping it (or a symlink to it) takes
+        effect at once. A 304 needs no more than this; the file is opened only for its bytes
+        (`_read_regular`).
 
         The common case, no symlink below the output folder, costs one lstat per folder and
-        the open itself (O_NOFOLLOW refuses a symlink as the last part). The output folder's
-        own path is left to the kernel to follow. A path with a symlink below the output
-        folder is resolved in full, and served only if it stays inside (`_open_resolved`)."""
+        one for the file. The output folder's own path is left to the kernel to follow. A path
+        with a symlink below the output folder is resolved in full, and taken only if it
+        stays inside (`_find_resolved`)."""
         path = self.root
         try:
             for name in names[:-1]:
                 path = f"{path}/{name}"
                 if stat.S_ISLNK(os.lstat(path).st_mode):
-                    return self._open_resolved(names)
+                    return self._find_resolved(names)
             path = f"{path}/{names[-1]}"
-            try:
-                return path, os.open(path, _OPEN_FLAGS)
-            except OSError:
-                if not Path(path).is_symlink():
-                    return None
+            st = os.lstat(path)
         except (OSError, ValueError):
             return None
-        return self._open_resolved(names)
+        if stat.S_ISLNK(st.st_mode):
+            return self._find_resolved(names)
+        return path, st
 
-    def _open_resolved(self, names: Sequence[str]) -> tuple[str, int] | None:
-        """`_open` for a path with a symlink below the output folder: resolved in full (the
-        folder too), and opened only if the target is a visible file inside the folder."""
+    def _find_resolved(self, names: Sequence[str]) -> tuple[str, os.stat_result] | None:
+        """`_find` for a path with a symlink below the output folder: resolved in full (the
+        folder too), and taken only if the target is a visible file inside the folder."""
         try:
             root = self.output_dir.resolve()
             real = root.joinpath(*names).resolve()
             if not _inside(root, real):
                 return None
-            return str(real), os.open(real, _OPEN_FLAGS)
+            return str(real), os.lstat(real)
         except (OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
             return None
+
+    @staticmethod
+    def _read_regular(path: str) -> tuple[os.stat_result, bytes] | None:
+        """A regular file's stat and bytes, opened afresh and never through a symlink (one
+        swapped in since `_find` is refused), or None."""
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except (OSError, ValueError):
+            return None
+        try:
+            st = os.fstat(fd)
+            return (st, _read(fd, st.st_size)) if stat.S_ISREG(st.st_mode) else None
+        finally:
+            os.close(fd)
 
     async def health(self, request: Request) -> Response:
         return _plain(request, 200, "ok")
@@ -375,19 +388,15 @@ class StaticSite:
             return self.not_found(Request(scope))
         is_folder = segments[-1] == ""
         names = [*segments[:-1], INDEX_FILE] if is_folder else list(segments)
-        opened = self._open(names)
-        if opened is None:
+        found = self._find(names)
+        if found is None:
             return self.not_found(Request(scope))
-        real, fd = opened
-        try:
-            st = os.fstat(fd)
-            if stat.S_ISREG(st.st_mode):
-                return self._file(scope, names[-1], real, fd, st)
-            if stat.S_ISDIR(st.st_mode) and Path(real, INDEX_FILE).is_file():
-                return self._to_folder(Request(scope), segments)
-            return self.not_found(Request(scope))
-        finally:
-            os.close(fd)
+        real, st = found
+        if stat.S_ISREG(st.st_mode):
+            return self._file(scope, names[-1], real, st)
+        if stat.S_ISDIR(st.st_mode) and Path(real, INDEX_FILE).is_file():
+            return self._to_folder(Request(scope), segments)
+        return self.not_found(Request(scope))
 
     def _to_folder(self, request: Request, segments: Sequence[str]) -> Response:
         """A folder named without its slash: 308 keeps the method, and the slash keeps the
@@ -398,16 +407,20 @@ class StaticSite:
         headers = {"location": location, "cache-control": self.cache_control}
         return _respond(request, 308, headers, b"")
 
-    def _file(self, scope: Scope, name: str, key: str, fd: int, st: os.stat_result) -> Response:
-        """The file's 200 or 304. Its headers are built as bytes, in the order `_respond`
-        gives them: validators and caching, Content-Encoding, Content-Type, Last-Modified,
-        X-Content-Type-Options, Content-Length (none on a 304)."""
+    def _file(
+        self, scope: Scope, name: str, key: str, st: os.stat_result, data: bytes | None = None
+    ) -> Response:
+        """The file's 200 or 304, from its lstat alone when its ETag is cached and the answer
+        is a 304; otherwise with its bytes (`data`, read with the stat `st` they go with). Its
+        headers are built as bytes, in the order `_respond` gives them: validators and
+        caching, Content-Encoding, Content-Type, Last-Modified, X-Content-Type-Options,
+        Content-Length (none on a 304)."""
         kind = kind_of(name)  # as requested: a symlink's target may be named otherwise
         stamp = stamp_of(st)
-        data: bytes | None = None
         etag = self.etags.get(key, stamp)
         if etag is None:
-            data = _read(fd, st.st_size)
+            if data is None:
+                return self._with_bytes(scope, name, key)
             etag = f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
             self.etags.put(key, stamp, etag)
         accept_encoding, if_none_match, if_modified_since = conditional_headers(scope)
@@ -423,7 +436,14 @@ class StaticSite:
         if not_modified(if_none_match, if_modified_since, etag, st.st_mtime):
             headers.append(_NOSNIFF)
             return _Prepared(304, headers, b"")
-        body = _read(fd, st.st_size) if data is None else data
+        if data is None:
+            read = self._read_regular(key)
+            if read is None:
+                return self.not_found(Request(scope))
+            if stamp_of(read[0]) != stamp:  # replaced since it was looked up
+                return self._file(scope, name, key, *read)
+            data = read[1]
+        body = data
         if use_gzip:
             compressed = self.gzipped.get(key, stamp)
             if compressed is None:  # mtime=0: the same input always gives the same bytes
@@ -437,19 +457,22 @@ class StaticSite:
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
         return _Prepared(200, headers, b"" if scope["method"] == "HEAD" else body)
 
+    def _with_bytes(self, scope: Scope, name: str, key: str) -> Response:
+        """`_file` once more, with the bytes and the stat of the file as it is now (it may have
+        been replaced since it was looked up)."""
+        read = self._read_regular(key)
+        if read is None:
+            return self.not_found(Request(scope))
+        return self._file(scope, name, key, *read)
+
     def not_found(self, request: Request, exc: Exception | None = None) -> Response:
         """The site's own 404.html when it has one; never cached for long, since a release
         page missing now (under embargo) exists a moment later."""
-        opened = self._open([NOT_FOUND])
-        if opened is None:
+        found = self._find([NOT_FOUND])
+        read = None if found is None else self._read_regular(found[0])
+        if read is None:
             return _plain(request, 404, "not found\n", cache_control="no-cache")
-        _, fd = opened
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return _plain(request, 404, "not found\n", cache_control="no-cache")
-            page = _read(fd)
-        finally:
-            os.close(fd)
+        page = read[1]
         headers = {"content-type": KINDS[".html"].content_type, "cache-control": "no-cache"}
         return _respond(request, 404, headers, page)
 
