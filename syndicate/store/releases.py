@@ -226,14 +226,7 @@ def live_refs(conn: Connection, origin: str) -> dict[str, str | None]:
 
 
 def _select(topic: str | None, lang: str | None) -> sa.Select[Any]:
-    query = sa.select(*_COLUMNS)
-    if topic is not None and topic != "all":
-        query = query.join(release_topics, release_topics.c.release_id == releases.c.id).where(
-            release_topics.c.topic == topic
-        )
-    if lang is not None:
-        query = query.where(releases.c.lang == lang)
-    return query
+    return _stream(sa.select(*_COLUMNS), topic, lang)
 
 
 def _public(query: sa.Select[Any], now: datetime) -> sa.Select[Any]:
@@ -406,6 +399,7 @@ def changes(
 
 
 def _stream(query: sa.Select[Any], topic: str | None, lang: str | None) -> sa.Select[Any]:
+    """`query` narrowed to one stream: a topic ("all" or None: every release) and a language."""
     if topic is not None and topic != "all":
         query = query.join(release_topics, release_topics.c.release_id == releases.c.id).where(
             release_topics.c.topic == topic
@@ -480,7 +474,7 @@ def newest(
     if count <= 0:
         return []
     query = (
-        _public(_stream(sa.select(*_COLUMNS), topic, lang), now)
+        _public(_select(topic, lang), now)
         .order_by(releases.c.public_from.desc(), releases.c.id.desc())
         .limit(count)
     )
@@ -517,7 +511,7 @@ def around(
     """The `before` public releases of a stream just before `key` in feed order and the
     `after` ones from `key` on, oldest first, with their content hashes: one archive around
     a release, read from its place in the index however old it is."""
-    base = _public(_stream(sa.select(*_COLUMNS), topic, lang), now)
+    base = _public(_select(topic, lang), now)
     earlier = (
         base.where(_before(key))
         .order_by(releases.c.public_from.desc(), releases.c.id.desc())
