@@ -18,8 +18,8 @@ from typing import Any
 from syndicate import changes, feeds, pages, websub
 from syndicate.config import Config
 from syndicate.errors import SyndicateError
-from syndicate.files import write_if_changed
-from syndicate.manifest import ROOT, Entry, Manifest, make_durable, removable
+from syndicate.files import make_durable, write_if_changed
+from syndicate.manifest import ROOT, Entry, Manifest, removable
 from syndicate.output import Document, Scope, snapshot
 from syndicate.store import Store
 from syndicate.store import releases as store_releases

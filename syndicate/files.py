@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from syndicate.errors import SyndicateError
@@ -50,7 +51,7 @@ def display(path: Path) -> str:
 def write_if_changed(path: Path, data: bytes, *, fsync: bool = True) -> bool:
     """Atomically replace `path` with `data` (temp file, fsync, rename); an unchanged file is
     not touched, so its mtime and ETag stay stable. True when the file was written.
-    `fsync=False` is for callers that sync once after many files (see build.write).
+    `fsync=False` is for callers that make many files durable at once (`make_durable`).
 
     An OSError names `path` (its `filename`), not the temp file, whichever step failed: a
     failed write() names no file at all, and a full disk or a read-only folder is reported
@@ -86,3 +87,41 @@ def write_if_changed(path: Path, data: bytes, *, fsync: bool = True) -> bool:
 def _about(exc: OSError, path: Path) -> OSError:
     exc.filename, exc.filename2 = str(path), None
     return exc
+
+
+def make_durable(paths: Iterable[Path], removed: Iterable[Path] = ()) -> None:
+    """Files written without fsync, their renames and removals, on disk. A few are synced one
+    by one (with their folders), so a small build does not wait for every other process's
+    writes as a system-wide sync would; many at once, with one sync."""
+    files, gone = list(paths), list(removed)
+    if len(files) + len(gone) > 256:
+        os.sync()
+        return
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    folders = {path.parent for path in files}
+    for path in gone:  # the nearest folder still there (empty ones went with the file)
+        folder = path.parent
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        folders.add(folder)
+    for folder in sorted(folders):
+        sync_folder(folder)
+
+
+def sync_folder(folder: Path) -> None:
+    """A rename or removal in `folder` on disk (best effort: not every file system can)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -12,12 +12,11 @@ next build then renders every document again (and still removes what the shards 
 from __future__ import annotations
 
 import json
-import os
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from syndicate.files import write_if_changed
+from syndicate.files import make_durable, sync_folder, write_if_changed
 
 ROOT = ".manifest.json"
 SHARDS = ".manifest"
@@ -146,7 +145,7 @@ class Manifest:
     def _begin(self) -> None:
         """No root while shards change: a build stopped now is seen as unfinished."""
         (self.output_dir / ROOT).unlink(missing_ok=True)
-        _sync_folder(self.output_dir)
+        sync_folder(self.output_dir)
 
     def _write_shard(self, name: str, shard: Mapping[str, Entry]) -> None:
         data = {path: (fp if not note else [fp, note]) for path, (fp, note) in shard.items()}
@@ -162,7 +161,7 @@ class Manifest:
         self._written.clear()
         root = json.dumps({"files": files, "format": FORMAT}, sort_keys=True)
         write_if_changed(self.output_dir / ROOT, (root + "\n").encode())
-        _sync_folder(self.output_dir)
+        sync_folder(self.output_dir)
         self.trusted, self.files = True, files
 
 
@@ -180,40 +179,3 @@ def _read_shard(path: Path) -> dict[str, Entry]:
         elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
             entries[key] = (value[0], value[1])
     return entries
-
-
-def make_durable(paths: Iterable[Path], removed: Iterable[Path] = ()) -> None:
-    """Files written without fsync, their renames and removals, on disk. A few are synced one
-    by one (with their folders), so a small build does not wait for every other process's
-    writes as a system-wide sync would; many at once, with one sync."""
-    files, gone = list(paths), list(removed)
-    if len(files) + len(gone) > 256:
-        os.sync()
-        return
-    for path in files:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    folders = {path.parent for path in files}
-    for path in gone:  # the nearest folder still there (empty ones went with the file)
-        folder = path.parent
-        while not folder.is_dir() and folder != folder.parent:
-            folder = folder.parent
-        folders.add(folder)
-    for folder in sorted(folders):
-        _sync_folder(folder)
-
-
-def _sync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
