@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,17 @@ pytest_plugins = ["tests.figures"]  # prints the fault and hostile suites' figur
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    """A clock for the services that take one: set `now` to move time."""
+
+    now: datetime = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
 
 BASE_CONFIG = """\
 site:

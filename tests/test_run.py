@@ -134,24 +134,27 @@ def test_a_broken_config_stops_the_service_with_one_line(project: Path) -> None:
     assert "lists.w.schedule" in result.stderr
 
 
-def test_sigterm_mid_digest_finishes_in_flight_and_leaves_the_rest_pending(
-    project: Path, smtp: SmtpServer
-) -> None:
+def daily_digest_of_300(project: Path, smtp: SmtpServer, *, connections: int) -> int:
+    """A daily list of 300 readers, sent through `smtp` at 100 messages/s, and a release
+    published before last midnight: a digest due at once. Returns the number of readers."""
     people = 300
     lists = project / "config" / "lists"
     lists.mkdir()
     addresses = "".join(f"  - reader{n:04d}@example.org\n" for n in range(people))
     (lists / "all.yaml").write_text(f"subscribers:\n{addresses}")
+    smtp_config = f"host: 127.0.0.1, port: {smtp.port}, connections: {connections}"
     (project / "config" / "syndicate.yaml").write_text(
-        BASE_CONFIG
-        + textwrap.dedent(f"""\
-        smtp: {{host: 127.0.0.1, port: {smtp.port}, connections: 4, rate_limit: 100}}
-        lists:
-        """)
-        + DAILY
+        BASE_CONFIG + f"smtp: {{{smtp_config}, rate_limit: 100}}\nlists:\n" + DAILY
     )
     published = (last_midnight() - timedelta(hours=1)).isoformat()
     write_release(project / "content", "a.md", f"title: Hotline opens\npublished: {published}")
+    return people
+
+
+def test_sigterm_mid_digest_finishes_in_flight_and_leaves_the_rest_pending(
+    project: Path, smtp: SmtpServer
+) -> None:
+    people = daily_digest_of_300(project, smtp, connections=4)
     port = free_port()
     service = start(project, port)
     wait_for(lambda: len(smtp.received) >= 20)
@@ -181,21 +184,7 @@ def test_sigterm_mid_digest_finishes_in_flight_and_leaves_the_rest_pending(
 def test_two_services_on_one_database_ingest_once_and_send_each_copy_once(
     project: Path, smtp: SmtpServer
 ) -> None:
-    people = 300
-    lists = project / "config" / "lists"
-    lists.mkdir()
-    addresses = "".join(f"  - reader{n:04d}@example.org\n" for n in range(people))
-    (lists / "all.yaml").write_text(f"subscribers:\n{addresses}")
-    (project / "config" / "syndicate.yaml").write_text(
-        BASE_CONFIG
-        + textwrap.dedent(f"""\
-        smtp: {{host: 127.0.0.1, port: {smtp.port}, connections: 2, rate_limit: 100}}
-        lists:
-        """)
-        + DAILY
-    )
-    published = (last_midnight() - timedelta(hours=1)).isoformat()
-    write_release(project / "content", "a.md", f"title: Hotline opens\npublished: {published}")
+    people = daily_digest_of_300(project, smtp, connections=2)
     ports = [free_port(), free_port()]
     services = [start(project, ports[0])]
     try:

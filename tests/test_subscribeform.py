@@ -28,21 +28,13 @@ from syndicate.store.suppressions import EVERY_LIST, Reason
 from syndicate.subscriptions import listing
 from syndicate.tokens import sign
 from syndicate.web import create_app
-from tests.conftest import BASE_CONFIG, WriteConfig, write_release
+from tests.conftest import BASE_CONFIG, Clock, WriteConfig, write_release
 from tests.smtpserver import SmtpServer
 from tests.webserver import running
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 MONDAY = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 SECRET = "current-secret"
-
-
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -32,7 +32,7 @@ from syndicate.store import subscriptions as store_subscriptions
 from syndicate.store.schema import suppressions
 from syndicate.tokens import sign
 from syndicate.web import create_app
-from tests.conftest import BASE_CONFIG
+from tests.conftest import BASE_CONFIG, Clock
 from tests.figures import report
 from tests.hostile.safety import html_hazards
 from tests.smtpserver import SmtpServer
@@ -82,14 +82,6 @@ header_names = st.sampled_from(
      "Cookie", "Content-Type", "X-Forwarded-For", "Forwarded", "Accept", "User-Agent"]
 )  # fmt: skip
 headers = st.dictionaries(header_names, header_text, max_size=5)
-
-
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
