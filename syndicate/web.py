@@ -420,7 +420,7 @@ class StaticSite:
         etag = self.etags.get(key, stamp)
         if etag is None:
             if data is None:
-                return self._with_bytes(scope, name, key)
+                return self._read_and_answer(scope, name, key, self._read_regular(key))
             etag = f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
             self.etags.put(key, stamp, etag)
         accept_encoding, if_none_match, if_modified_since = conditional_headers(scope)
@@ -438,10 +438,8 @@ class StaticSite:
             return _Prepared(304, headers, b"")
         if data is None:
             read = self._read_regular(key)
-            if read is None:
-                return self.not_found(Request(scope))
-            if stamp_of(read[0]) != stamp:  # replaced since it was looked up
-                return self._file(scope, name, key, *read)
+            if read is None or stamp_of(read[0]) != stamp:  # gone or replaced since looked up
+                return self._read_and_answer(scope, name, key, read)
             data = read[1]
         body = data
         if use_gzip:
@@ -457,10 +455,11 @@ class StaticSite:
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
         return _Prepared(200, headers, b"" if scope["method"] == "HEAD" else body)
 
-    def _with_bytes(self, scope: Scope, name: str, key: str) -> Response:
-        """`_file` once more, with the bytes and the stat of the file as it is now (it may have
-        been replaced since it was looked up)."""
-        read = self._read_regular(key)
+    def _read_and_answer(
+        self, scope: Scope, name: str, key: str, read: tuple[os.stat_result, bytes] | None
+    ) -> Response:
+        """`_file` once more, with the stat and bytes of the file as `_read_regular` found it
+        now (it may have been replaced or removed since it was looked up)."""
         if read is None:
             return self.not_found(Request(scope))
         return self._file(scope, name, key, *read)
