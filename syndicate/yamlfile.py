@@ -12,6 +12,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import ScalarNode
 
 from syndicate.errors import ConfigError
+from syndicate.text import one_line
 
 Loc = tuple[str | int, ...]
 
@@ -65,7 +66,7 @@ def parse_yaml(text: str, origin: str, first_line: int = 1) -> Any:
         problem = exc.problem or exc.context or "invalid YAML"
         raise YamlSyntaxError(origin, line, f"YAML syntax error: {problem}") from None
     except YAMLError as exc:
-        message = one_line_text(str(exc))
+        message = one_line(str(exc))  # a line break would read as a second problem
         raise YamlSyntaxError(origin, first_line, f"YAML syntax error: {message}") from None
     bomb = _alias_bomb(data)
     if bomb is not None:
@@ -103,11 +104,6 @@ def _alias_bomb(data: Any) -> int | None:
 
     size(data)
     return found[0] if found else None
-
-
-def one_line_text(text: str) -> str:
-    """Any message on one line: a line break would read as a second problem."""
-    return " ".join(text.split())
 
 
 def shown(value: Any, limit: int = 80) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from syndicate.errors import StoreError
+from syndicate.text import one_line  # driver messages span lines; the CLI prints one
 
 HEAD = "head"
 
@@ -60,12 +61,6 @@ def create_engine(url: str) -> Engine:
         pragmas = _sqlite_pragmas_keeping_timeout if "timeout" in parsed.query else _sqlite_pragmas
         sa.event.listen(engine, "connect", pragmas)
     return engine
-
-
-def one_line(text: str) -> str:
-    """Driver messages span lines (psycopg adds hints on tab-indented lines, SQLAlchemy a
-    'Background on this error' link); an error the CLI prints is one line."""
-    return " ".join(text.split())
 
 
 def _masked(url: str) -> str:
