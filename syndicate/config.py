@@ -39,16 +39,12 @@ from syndicate.addresses import Mailbox, parse_mailbox
 from syndicate.errors import ConfigError, ContentError
 from syndicate.files import Utf8Error, decode_utf8
 from syndicate.model import Kind
-from syndicate.text import SLUG, check_text
+from syndicate.text import END_TAG, SLUG, UNSAFE_IN_URL, check_text
 from syndicate.yamlfile import Loc, dotted, line_of, parse_yaml, shown
 
 DEFAULT_PATH = Path("config/syndicate.yaml")
 ENV_PREFIX = "SYNDICATE_"
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
-# What reads as an HTML end tag: feed readers and validators take text holding one for markup.
-_END_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*\s*>")
-# What a URL cannot hold raw.
-_NOT_IN_URL = re.compile(r'[\x00-\x20\x7f"<>\\^`{|}]')
 YEAR = 366 * 86400.0  # the longest duration any setting needs
 
 
@@ -72,7 +68,7 @@ def _printable(value: str) -> str:
 def _no_markup(value: str) -> str:
     """Text that feeds carry as plain text holds no HTML end tag: readers and validators
     would take it for markup."""
-    found = _END_TAG.search(value)
+    found = END_TAG.search(value)
     if found:
         raise ValueError(f"contains HTML ({found.group()!r}); write plain text, without tags")
     return value
@@ -126,7 +122,7 @@ def _http_url(value: str) -> str:
         raise ValueError(f"{shown(value)} has an invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an absolute http(s) URL, got {shown(value)}")
-    bad = _NOT_IN_URL.search(value)
+    bad = UNSAFE_IN_URL.search(value)
     if bad:
         raise ValueError(
             f"{shown(value)} holds {bad.group()!r}, which a URL cannot hold; percent-encode it"

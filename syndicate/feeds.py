@@ -33,16 +33,16 @@ from syndicate.config import Config
 from syndicate.model import Release
 from syndicate.output import Document, Page, Scope, Snapshot, Stream, as_scope, split, topic_heading
 from syndicate.sanitize import defuse_script_text
+from syndicate.text import END_TAG
 from syndicate.urls import FORMATS, MEDIA_TYPES, absolute, archive, domain, feed, topic_page
 
-VERSION = f"feeds-5/{__version__}"  # bump when the rendered bytes change for the same input
+VERSION = f"feeds-6/{__version__}"  # bump when the rendered bytes change for the same input
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 # The `updated` of a feed without entries: fixed, so its bytes stay the same, and after 1990,
 # before which the W3C validator calls a date implausible.
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://pypi.org/project/syndicate/"
-_END_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*>")
 
 __all__ = ["Page", "documents", "pages", "tag_uri"]
 
@@ -361,7 +361,7 @@ def _atom_entry(context: _Context, release: Release, updated: datetime, language
     # Text, unless it holds what reads as an end tag ('</b>', from escaped markup in a body):
     # validators take such text for HTML, so it goes as escaped HTML.
     summary = _summary(release)
-    if _END_TAG.search(summary):
+    if END_TAG.search(summary):
         escaped = defuse_script_text(html.escape(summary, quote=False))
         out.append(_element("    ", "summary", escaped, ' type="html"'))
     else:

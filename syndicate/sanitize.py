@@ -8,15 +8,14 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from syndicate.text import UNSAFE_IN_URL
+
 # nh3's defaults, less what feed validators call a security risk or that has no place in a
 # release: <bdo> (a bidi override, whose text is kept) and <rtc> among them.
 _TAGS = nh3.ALLOWED_TAGS - {
     "area", "map", "nav", "header", "footer", "center", "hgroup", "bdo", "rtc",
 }  # fmt: skip
 _SCHEMES = {"http", "https", "mailto"}
-# What a URI cannot hold raw (RFC 3986): feed validators refuse such links, and a quote or a
-# space ends an unquoted attribute in a careless consumer.
-_UNSAFE_IN_URL = re.compile(r'[\x00-\x20\x7f"<>\\^`{|}]')
 # Text that scanners (and the W3C feed validator) take for a script URL wherever it appears;
 # written with a character reference, it reads the same and can never be one.
 _SCRIPT_SCHEME = re.compile(r"(?i)(java|vb)script:")
@@ -25,7 +24,7 @@ _SCRIPT_SCHEME = re.compile(r"(?i)(java|vb)script:")
 def safe_url(url: str) -> str:
     """`url` with surrounding white space dropped and every character a URI cannot hold raw
     percent-encoded ('a b' → 'a%20b'); '%' and non-ASCII are left as they are."""
-    return _UNSAFE_IN_URL.sub(lambda m: f"%{ord(m.group()):02X}", url.strip())
+    return UNSAFE_IN_URL.sub(lambda m: f"%{ord(m.group()):02X}", url.strip())
 
 
 def _attribute(base_url: str, tag: str, name: str, value: str) -> str | None:

@@ -12,6 +12,12 @@ from syndicate.errors import ContentError
 # Characters XML 1.0 forbids (feeds could not carry them) plus lone surrogates.
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _SPACE = re.compile(r"\s+")
+# What reads as an HTML end tag ('</b>'): feed readers and validators take text holding one
+# for markup.
+END_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*\s*>")
+# What a URI cannot hold raw (RFC 3986): feed validators refuse such links, and a quote or a
+# space ends an unquoted attribute in a careless consumer.
+UNSAFE_IN_URL = re.compile(r'[\x00-\x20\x7f"<>\\^`{|}]')
 # Letters that carry no combining mark under NFKD but still have a plain-Latin reading.
 _FOLD_EXTRA = str.maketrans({"ı": "i", "ł": "l", "đ": "d", "ø": "o", "æ": "ae", "œ": "oe"})
 

@@ -5,7 +5,6 @@ compares them over varied and random releases)."""
 from __future__ import annotations
 
 import html
-import re
 from datetime import datetime
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -17,10 +16,10 @@ from syndicate.config import Config
 from syndicate.model import Release
 from syndicate.output import Page
 from syndicate.sanitize import defuse_script_text
+from syndicate.text import END_TAG
 from syndicate.urls import absolute
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-_END_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*>")
 
 
 class _Entry(BaseEntryExtension):  # type: ignore[misc]
@@ -80,7 +79,7 @@ def _entry(
     summary = feeds._summary(release)
     if fmt == "rss":
         entry.summary(defuse_script_text(html.escape(summary, quote=False)))
-    elif _END_TAG.search(summary):
+    elif END_TAG.search(summary):
         entry.summary(defuse_script_text(html.escape(summary, quote=False)), type="html")
     else:
         entry.summary(summary)

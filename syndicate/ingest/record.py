@@ -16,7 +16,15 @@ from syndicate.errors import ContentError
 from syndicate.ingest.items import RawItem, Site
 from syndicate.model import Attachment, Kind, Release
 from syndicate.sanitize import safe_url, sanitize_html
-from syndicate.text import SLUG, check_text, html_paragraphs, one_line, slugify, truncate_words
+from syndicate.text import (
+    END_TAG,
+    SLUG,
+    check_text,
+    html_paragraphs,
+    one_line,
+    slugify,
+    truncate_words,
+)
 
 MAX_BODY = 1_000_000
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # dates before are implausible (W3C validator)
@@ -41,7 +49,6 @@ FIELDS = (
 )
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
-_END_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*\s*>")
 _markdown = MarkdownIt("commonmark", {"html": True})
 
 
@@ -106,7 +113,7 @@ def _plain(text: str, field: str) -> str:
     """A title, dateline or author is plain text everywhere: one with an HTML end tag ('</b>')
     is markup pasted into the wrong field, and feeds would carry it as text that readers and
     validators take for HTML."""
-    found = _END_TAG.search(text)
+    found = END_TAG.search(text)
     if found:
         raise ContentError(
             f"contains HTML ({found.group()!r}); write it as plain text, without tags", field
