@@ -92,11 +92,7 @@ class Manifest:
     def everything(self) -> dict[str, Entry]:
         """Every entry of every shard on disk (and of a legacy manifest)."""
         entries = dict(self.legacy)
-        try:
-            names = sorted(p.stem for p in (self.output_dir / SHARDS).glob("*.json"))
-        except OSError:
-            names = []
-        for name in names:
+        for name in sorted(self._names()):
             entries.update(self._shard(name))
         return entries
 
