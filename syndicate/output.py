@@ -152,6 +152,15 @@ def placement_note(
     return f"{public_from.isoformat()}\t{lang}\t{' '.join(categories)}\t{content_hash}\t{when}"
 
 
+def aware(text: str) -> datetime:
+    """A time the build wrote into its manifest; ValueError (an unreadable manifest: a full
+    build) for one without its UTC offset, which would not compare with the store's."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return moment
+
+
 @dataclass(frozen=True, slots=True)
 class Noted:
     """A placement note read back."""
@@ -163,7 +172,7 @@ class Noted:
     @classmethod
     def parse(cls, note: str) -> Noted:
         public_from, lang, categories, _, _ = note.split("\t")
-        return cls(datetime.fromisoformat(public_from), lang, tuple(categories.split()))
+        return cls(aware(public_from), lang, tuple(categories.split()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +221,8 @@ class BuildState:
                 return None
             return cls(
                 str(data["key"]),
-                datetime.fromisoformat(data["now"]),
-                datetime.fromisoformat(data["hwm"]) if data["hwm"] else None,
+                aware(data["now"]),
+                aware(data["hwm"]) if data["hwm"] else None,
                 {t: {lang: int(n) for lang, n in c.items()} for t, c in data["counts"].items()},
                 {t: (str(m) if m else None) for t, m in data["lastmods"].items()},
             )

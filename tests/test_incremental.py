@@ -17,7 +17,7 @@ from syndicate.build import BuildReport, build, write
 from syndicate.config import Config
 from syndicate.ingest.upsert import Candidate, apply
 from syndicate.model import Attachment, Release
-from syndicate.output import snapshot
+from syndicate.output import BuildState, Noted, placement_note, snapshot
 from syndicate.store import Store
 from syndicate.store import releases as store_releases
 from tests.conftest import BASE_CONFIG, NOW, WriteConfig
@@ -267,3 +267,17 @@ def test_a_write_stamped_long_before_the_last_build_is_caught_the_next_day(
     assert same_day.incremental and f"releases/{late.id}/index.html" not in same_day.written
     world.now = NOW + timedelta(days=1)
     assert not check_step(world, small, tmp_path, 1).incremental
+
+
+def test_a_manifest_time_without_its_utc_offset_reads_as_unreadable() -> None:
+    """A hand-edited or foreign manifest: a time that would not compare with the store's
+    makes a full build (BuildState: None; a placement note: ValueError, which the planner
+    takes for "build everything"), never a TypeError in the middle of a build."""
+    state = BuildState("k", NOW, NOW, {"all": {"en": 1}}, {"": None})
+    assert BuildState.parse(state.note()) == state
+    naive = state.note().replace(NOW.isoformat(), NOW.replace(tzinfo=None).isoformat())
+    assert BuildState.parse(naive) is None
+    note = placement_note(NOW, "en", ["opinion"], "hash", None)
+    assert Noted.parse(note) == Noted(NOW, "en", ("opinion",))
+    with pytest.raises(ValueError, match="no UTC offset"):
+        Noted.parse(note.replace(NOW.isoformat(), NOW.replace(tzinfo=None).isoformat()))
