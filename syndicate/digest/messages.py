@@ -29,6 +29,10 @@ def signing_secret(config: Config, store: Store) -> str:
     the service generated once and keeps in the store, so links stay valid across restarts."""
     if config.mail.secret is not None:
         return config.mail.secret.get_secret_value()
+    with store.connect() as conn:  # read first: a write transaction takes SQLite's write lock
+        stored = store_settings.get(conn, SIGNING_SETTING)
+    if stored is not None:
+        return stored
     with store.begin() as conn:
         return store_settings.get_or_create(
             conn, SIGNING_SETTING, lambda: secrets.token_urlsafe(32)
