@@ -20,7 +20,7 @@ from syndicate import bounces as bounce_service
 from syndicate import build as build_service
 from syndicate import ingest as ingest_service
 from syndicate import mailcatcher as catcher
-from syndicate import maillinks, scheduler, subscriptions, web
+from syndicate import maillinks, scheduler, service, subscriptions, web
 from syndicate.config import IMMEDIATE, Config, load_config
 from syndicate.digest import outbox, preview, schedule, send
 from syndicate.digest.compile import Plan
@@ -608,17 +608,12 @@ def outbox_retry(
         if failed:
             with store.begin() as conn:
                 store_digests.requeue(conn, [DeliveryState.FAILED], state.now)
-        with store.connect() as conn:
-            waiting = store_digests.waiting(
-                conn, [DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.DEFERRED]
-            )
-        for digest in waiting:
-            if digest.list_slug not in config.lists:
-                _err(f"warning: list {digest.list_slug!r} is no longer configured; skipped")
-        configured = [d for d in waiting if d.list_slug in config.lists]
-        for report in _deliver(config, store, configured, state):
+        waiting, unconfigured = service.waiting(config, store)
+        for digest in unconfigured:
+            _err(f"warning: list {digest.list_slug!r} is no longer configured; skipped")
+        for report in _deliver(config, store, waiting, state):
             typer.echo(f"{report.digest.list_slug} {report.digest.key}: {report.summary()}")
-    if not waiting:
+    if not waiting and not unconfigured:
         typer.echo("nothing waiting")
 
 

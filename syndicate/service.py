@@ -53,11 +53,13 @@ def due_digests(config: Config, store: Store, slug: str, now: datetime) -> list[
     return [c.digest for c in created if c.digest is not None]
 
 
-def waiting(config: Config, store: Store) -> list[Digest]:
-    """Digests of configured lists with deliveries still to send."""
+def waiting(config: Config, store: Store) -> tuple[list[Digest], list[Digest]]:
+    """Digests with deliveries still to send: of configured lists, and of lists no longer
+    configured (left alone, for the caller to report)."""
     with store.connect() as conn:
         found = store_digests.waiting(conn, [State.PENDING, State.SENDING, State.DEFERRED])
-    return [d for d in found if d.list_slug in config.lists]
+    configured = [d for d in found if d.list_slug in config.lists]
+    return configured, [d for d in found if d.list_slug not in config.lists]
 
 
 def read_sources(config: Config, store: Store, now: datetime) -> IngestReport:

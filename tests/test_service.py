@@ -70,4 +70,4 @@ def test_due_digests_are_created_once_and_wait_to_be_sent(
     [first] = due_digests(config, store, "weekly", MONDAY_8 + timedelta(minutes=1))
     [again] = due_digests(config, store, "weekly", MONDAY_8 + timedelta(minutes=2))
     assert first == again
-    assert waiting(config, store) == [first]
+    assert waiting(config, store) == ([first], [])
