@@ -773,9 +773,7 @@ def _variant(
     return Variant(list_slug, subject, tuple(pieces), tuple(slots), domain, timezone)
 
 
-def check_templates(
-    config: Config, templates: Path = TEMPLATES, *, now: datetime | None = None
-) -> list[str]:
+def check_templates(config: Config, templates: Path = TEMPLATES) -> list[str]:
     """For `syndicate check`: every list's templates exist and compile, and its subject
     renders (in the sandbox, for a digest of one release). One `FILE:LINE: field: message`
     line per problem."""
@@ -798,7 +796,7 @@ def check_templates(
                 f"{config.where('lists', slug, 'template')}: no {' nor '.join(missing)} "
                 f"in {display(templates)}"
             )
-        problem = _subject_problem(config, slug, templates, now or datetime.now(UTC))
+        problem = _subject_problem(config, slug, templates, datetime.now(UTC))
         if problem is not None:
             problems.append(f"{config.where('lists', slug, 'subject')}: {problem}")
     return problems

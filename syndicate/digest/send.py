@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from syndicate.config import Config
-from syndicate.digest.messages import SIGNING_SETTING, signing_secret
+from syndicate.digest.messages import signing_secret
 from syndicate.digest.worker import Report, Worker, status
 from syndicate.mailer import Mailer
 from syndicate.store import Store
 from syndicate.store.digests import Digest
 
-__all__ = ["SIGNING_SETTING", "Report", "deliver", "deliver_all", "signing_secret", "status"]
+__all__ = ["Report", "deliver", "deliver_all", "signing_secret", "status"]
 
 
 async def deliver_all(

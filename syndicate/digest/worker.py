@@ -203,9 +203,6 @@ class Worker:
         worker_id: str | None = None,
         digests: Collection[int] | None = None,
         progress: Callable[[], None] | None = None,
-        batch_size: int | None = None,
-        reap_every: float = REAP_EVERY,
-        idle_poll: float = IDLE_POLL,
     ) -> None:
         """`mailer`: the one to use (default: a new Mailer(config.smtp) for each burst, so a
         reloaded config counts). `worker_id`: an id whose lock the caller holds
@@ -215,8 +212,6 @@ class Worker:
         self.config, self.store, self.clock = config, store, clock
         self.mailer, self.worker_id, self.progress = mailer, worker_id, progress
         self.digests = list(digests) if digests is not None else None
-        self.batch_size = batch_size
-        self.reap_every, self.idle_poll = reap_every, idle_poll
         self.stopping = False
         self.tally = Tally()
         self._me = ""
@@ -254,7 +249,7 @@ class Worker:
                 await self._io(self._start)
                 while not self.stopping:
                     self._wake.clear()
-                    if time.monotonic() - self._reaped_at >= self.reap_every:
+                    if time.monotonic() - self._reaped_at >= REAP_EVERY:
                         await self._io(self._maintain)
                     if await self._io(self._has_pending):
                         if not await self._burst(recorder):  # others claimed them first
@@ -265,7 +260,7 @@ class Worker:
                             continue
                         if not wait_for_others or not await self._io(self._others_in_flight):
                             break
-                    await self._idle(WAIT_POLL if until_empty else self.idle_poll)
+                    await self._idle(WAIT_POLL if until_empty else IDLE_POLL)
             finally:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 await recorder.drain()
@@ -318,10 +313,10 @@ class Worker:
         """The claimed deliveries as messages. The next batch is claimed while the second half
         of this one goes out, so that the connections never wait for a claim."""
         sender = self.config.mail.sender.address
-        size = self.batch_size or claim_size(mailer.settings.connections)
+        size = claim_size(mailer.settings.connections)
         claim: asyncio.Future[_Claimed] | None = None
         while not self.stopping:
-            if time.monotonic() - self._reaped_at >= self.reap_every:
+            if time.monotonic() - self._reaped_at >= REAP_EVERY:
                 await self._io(self._maintain)
             if claim is None:
                 claim = self._spawn(partial(self._claim, size))
