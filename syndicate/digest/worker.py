@@ -220,7 +220,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._reaped_at = -float("inf")
-        self._slugs: dict[int, str] = {}
+        self._digests: dict[int, Digest | None] = {}  # as claimed: None when deleted
         self._messages: dict[int, Messages | None] = {}
 
     def stop(self) -> None:
@@ -332,7 +332,9 @@ class Worker:
                 if delivery.digest_id != digest_id:
                     digest_id = delivery.digest_id
                     touched.add(digest_id)
-                    messages = self._messages_of(digest_id, secret)
+                    messages = self._messages.get(digest_id)
+                    if digest_id not in self._messages:
+                        messages = await self._io(partial(self._messages_of, digest_id, secret))
                     suppressed = blocked[digest_id]
                 if messages is None:  # its list left the config since it was claimed
                     recorder.note(
@@ -350,19 +352,17 @@ class Worker:
                 data, wire = made
                 yield Outgoing(str(delivery.id), sender, delivery.address, data, wire)
 
-    def _messages_of(self, digest_id: int, secret: str) -> Messages | None:
-        if digest_id not in self._messages:
-            with self.store.connect() as conn:
-                digest = store_digests.get(conn, digest_id)
-            configured = digest is not None and digest.list_slug in self.config.lists
-            self._messages[digest_id] = (
-                Messages(self.config, self.store, digest, secret)
-                if digest is not None and configured
-                else None
-            )
-        return self._messages[digest_id]
-
     # --- Store work, each in a thread (see _io). ---
+
+    def _messages_of(self, digest_id: int, secret: str) -> Messages | None:
+        """The digest's messages (its releases read now), once per burst; None when its list
+        has left the config."""
+        digest = self._digests.get(digest_id)
+        messages = None
+        if digest is not None and digest.list_slug in self.config.lists:
+            messages = Messages(self.config, self.store, digest, secret)
+        self._messages[digest_id] = messages
+        return messages
 
     def _claim(self, size: int) -> _Claimed:
         """A batch of deliveries, and per digest which of their addresses are suppressed."""
@@ -377,12 +377,12 @@ class Worker:
             )
             blocked: dict[int, set[str]] = {}
             for digest_id in {d.digest_id for d in batch}:
-                if digest_id not in self._slugs:
-                    digest = store_digests.get(conn, digest_id)
-                    self._slugs[digest_id] = digest.list_slug if digest else ""
+                if digest_id not in self._digests:
+                    self._digests[digest_id] = store_digests.get(conn, digest_id)
+                digest = self._digests[digest_id]
                 addresses = (d.address for d in batch if d.digest_id == digest_id)
                 blocked[digest_id] = store_suppressions.among(
-                    conn, self._slugs[digest_id], addresses
+                    conn, digest.list_slug if digest else "", addresses
                 )
         return batch, blocked
 
