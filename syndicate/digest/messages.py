@@ -14,6 +14,7 @@ from syndicate.digest.render import (
     render_variant,
     signed_recipient,
 )
+from syndicate.errors import ConfigError
 from syndicate.model import Release
 from syndicate.store import Store
 from syndicate.store import digests as store_digests
@@ -68,7 +69,8 @@ class Messages:
         self.mailing_list: MailingList = config.lists[digest.list_slug]
         self.plan = current_plan(config, store, digest)
         self.cache: dict[tuple[str, ...], Variant | None] = {}  # by topic selection
-        self._copies: dict[tuple[str, ...], Copies | None] = {}  # by a recipient's own topics
+        # By a recipient's own topics: their copies, or why they get none.
+        self._copies: dict[tuple[str, ...], Copies | str] = {}
         self._id_prefix = f"{digest.list_slug}.{digest.id}."
 
     def for_topics(self, narrowed: tuple[str, ...]) -> Variant | None:
@@ -96,19 +98,23 @@ class Messages:
             )
         return self.cache[topics]
 
+    def _copies_for(self, topics: tuple[str, ...]) -> Copies | str:
+        try:
+            variant = self.for_topics(topics)
+        except ConfigError as exc:  # a template broken since `syndicate check`: this digest's
+            return f"not sent: {exc}"  # recipients fail with the reason, other lists go on
+        if variant is None:
+            return "not sent: every release for this recipient was retracted"
+        return Copies(variant, self.digest.period)
+
     def personalised(self, delivery: Delivery) -> tuple[bytes, bytes] | str:
         """The message bytes and the same in DATA form (see render.Copies), or why this
         delivery cannot be sent (recorded as failed)."""
-        topics = delivery.topics
-        try:
-            copies = self._copies[topics]
-        except KeyError:
-            variant = self.for_topics(topics)
-            copies = self._copies[topics] = (
-                None if variant is None else Copies(variant, self.digest.period)
-            )
+        copies = self._copies.get(delivery.topics)
         if copies is None:
-            return "not sent: every release for this recipient was retracted"
+            copies = self._copies[delivery.topics] = self._copies_for(delivery.topics)
+        if isinstance(copies, str):
+            return copies
         digest = self.digest
         recipient = signed_recipient(
             self.config,

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -19,11 +20,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from syndicate.digest.outbox import create
+from syndicate.digest.render import check_templates
 from syndicate.digest.worker import Worker
+from syndicate.ingest import ingest
 from syndicate.store import Store, locks
 from syndicate.store import digests as store_digests
 from syndicate.store.schema import deliveries
-from tests.conftest import WriteConfig
+from tests.conftest import BASE_CONFIG, WriteConfig, write_release
 from tests.digest.test_send import MONDAY, clock, new_digest, setup
 from tests.smtpserver import SmtpServer
 
@@ -355,3 +359,47 @@ def test_a_worker_that_cannot_reach_the_server_puts_its_claims_back(
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].startswith("error: SMTP server 127.0.0.1:9")
     assert states(store) == {"pending": 30}
+
+
+def test_a_subject_that_fails_on_this_digest_fails_its_list_and_the_others_go_out(
+    project: Path, write_config: WriteConfig, store: Store, smtp: SmtpServer
+) -> None:
+    """A subject template that `syndicate check` passes (it tries one sample release) and
+    that fails on the real digest of two: that list's deliveries are recorded failed with
+    the reason, and the other list, claimed after it, still goes out."""
+    lists = project / "config" / "lists"
+    lists.mkdir()
+    (lists / "people.yaml").write_text("subscribers: [a@example.org, b@example.org]\n")
+    config = write_config(
+        BASE_CONFIG
+        + textwrap.dedent(f"""\
+        smtp: {{host: 127.0.0.1, port: {smtp.port}, connections: 2}}
+        mail: {{from: "Press <press@press.example.org>", secret: test-secret}}
+        lists:
+          broken:
+            title: Broken
+            schedule: "0 8 * * mon"
+            subscribers: lists/people.yaml
+            subject: "{{{{ 1 // (2 - releases|length) }}}} new"
+          weekly:
+            title: Weekly digest
+            schedule: "0 8 * * mon"
+            subscribers: lists/people.yaml
+        """)
+    )
+    assert check_templates(config) == []
+    for name in ("a", "b"):
+        write_release(project / "content", f"{name}.md", f"title: {name}\npublished: 2026-11-20")
+    ingest(config, store, MONDAY)
+    made = [create(config, store, slug, MONDAY, MONDAY).digest for slug in ("broken", "weekly")]
+    assert all(made)
+    tally = asyncio.run(Worker(config, store, clock=clock).run(until_empty=True))
+    assert str(tally) == "sent 2, failed 2, deferred 0, skipped 0"
+    assert sorted(m.recipients[0] for m in smtp.received) == ["a@example.org", "b@example.org"]
+    with store.connect() as conn:
+        replies = conn.execute(
+            sa.select(deliveries.c.reply).where(deliveries.c.state == "failed")
+        ).scalars()
+        assert set(replies) == {
+            "not sent: lists.broken.subject: integer division or modulo by zero"
+        }
