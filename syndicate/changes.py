@@ -268,12 +268,17 @@ class _Planner:
         self.removed: list[str] = []
         self.hashes: dict[str, str] = {}
         self.loaded: dict[str, Release] = {}
+        self._ranks: dict[tuple[StreamId, Key], int] = {}
 
     def rank(self, stream: StreamId, key: Key) -> int:
-        """The rank (0: oldest) at which `key` is or would be in the stream."""
-        topic, lang = stream
-        after = store_releases.count_from(self.conn, self.now, key, topic=topic, lang=lang)
-        return _total(self.counts, stream) - after
+        """The rank (0: oldest) at which `key` is or would be in the stream; one count query
+        per stream and key (`sitemap` asks again what `span` asked of all releases)."""
+        found = self._ranks.get((stream, key))
+        if found is None:
+            topic, lang = stream
+            after = store_releases.count_from(self.conn, self.now, key, topic=topic, lang=lang)
+            found = self._ranks[stream, key] = _total(self.counts, stream) - after
+        return found
 
     def span(self, stream: StreamId, touch: Touch) -> _Span:
         topic, lang = stream
