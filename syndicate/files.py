@@ -27,8 +27,11 @@ def decode_utf8(raw: bytes) -> str:
         raise Utf8Error(raw[: exc.start].count(b"\n") + 1, exc.start) from None
 
 
-def read_utf8(path: Path, label: str, error: type[SyndicateError]) -> str:
-    """A whole file as text; any failure is `error`, naming `label` (and the line, if bytes)."""
+def read_utf8(
+    path: Path, label: str, error: type[SyndicateError], *, field: str | None = None
+) -> str:
+    """A whole file as text; any failure is `error`, naming `label` (and the line, and
+    `field` when given, if bytes)."""
     try:
         return decode_utf8(path.read_bytes())
     except FileNotFoundError:
@@ -36,7 +39,8 @@ def read_utf8(path: Path, label: str, error: type[SyndicateError]) -> str:
     except OSError as exc:
         raise error(f"{label}: cannot read: {exc.strerror}") from None
     except Utf8Error as exc:
-        raise error(f"{label}:{exc.line}: {exc}") from None
+        where = f"{label}:{exc.line}: {field}:" if field else f"{label}:{exc.line}:"
+        raise error(f"{where} {exc}") from None
 
 
 def display(path: Path) -> str:

@@ -61,15 +61,9 @@ def read_list_file(config: Config, slug: str) -> ListFile:
         return ListFile()
     label = display(path)
     try:
-        text = decode_utf8(path.read_bytes())
-    except Utf8Error as exc:
-        return ListFile(problems=[f"{label}:{exc.line}: encoding: {exc}"])
-    except OSError:
-        try:
-            read_utf8(path, label, ConfigError)  # says why, as for every other file
-        except ConfigError as exc:
-            return ListFile(problems=[str(exc)])
-        raise
+        text = read_utf8(path, label, ConfigError, field="encoding")
+    except ConfigError as exc:
+        return ListFile(problems=[str(exc)])
     return parse_list_text(config, slug, text, label)
 
 
