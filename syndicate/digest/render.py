@@ -392,9 +392,7 @@ def render_variant(
     text = _render(templates, f"{template}.txt.j2", context, content.list_slug)
     page = _render(templates, f"{template}.html.j2", context, content.list_slug)
     page = _inliner().inline(page)
-    subject = _subject(
-        _sandbox(templates), subject_template, list_view, releases, content, config.site
-    )
+    subject = _subject(_sandbox(), subject_template, list_view, releases, content, config.site)
     bodies = [
         ("text", "text/plain", _cut(text, nonce, f"{template}.txt.j2")),
         ("html", "text/html", _cut(page, nonce, f"{template}.html.j2")),
@@ -503,6 +501,11 @@ def _environment(templates: Path) -> Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
+    return _with_helpers(env)
+
+
+def _with_helpers(env: Environment) -> Environment:
+    """What body and subject templates both see besides the digest: labels and filters."""
     env.globals.update(kind_labels=KIND_LABELS, default_kind=Kind.PRESS_RELEASE)
     env.filters.update(date=_date, datetime=_datetime, absolute=_absolute, wrap=_wrap)
     return env
@@ -529,15 +532,11 @@ def _repeats(value: Any, times: Any) -> int:
 
 
 @cache
-def _sandbox(templates: Path) -> SandboxedEnvironment:
+def _sandbox() -> Environment:
     """For subject templates, which come from the config file rather than the templates
     folder: the body's filters, and no way to reach Python's internals
     ('{{ ''.__class__.__mro__ }}' raises SecurityError instead of walking them)."""
-    env = _Sandbox(undefined=StrictUndefined, auto_reload=False)
-    body = _environment(templates)
-    env.globals.update(kind_labels=body.globals["kind_labels"], default_kind=Kind.PRESS_RELEASE)
-    env.filters.update(date=_date, datetime=_datetime, absolute=_absolute, wrap=_wrap)
-    return env
+    return _with_helpers(_Sandbox(undefined=StrictUndefined, auto_reload=False))
 
 
 @lru_cache(maxsize=64)
@@ -796,13 +795,13 @@ def check_templates(config: Config, templates: Path = TEMPLATES) -> list[str]:
                 f"{config.where('lists', slug, 'template')}: no {' nor '.join(missing)} "
                 f"in {display(templates)}"
             )
-        problem = _subject_problem(config, slug, templates, datetime.now(UTC))
+        problem = _subject_problem(config, slug, datetime.now(UTC))
         if problem is not None:
             problems.append(f"{config.where('lists', slug, 'subject')}: {problem}")
     return problems
 
 
-def _subject_problem(config: Config, slug: str, templates: Path, now: datetime) -> str | None:
+def _subject_problem(config: Config, slug: str, now: datetime) -> str | None:
     """Why the list's subject cannot be rendered, tried on a digest of one sample release."""
     mailing_list = config.lists[slug]
     sample = Release(
@@ -815,7 +814,7 @@ def _subject_problem(config: Config, slug: str, templates: Path, now: datetime) 
     content = DigestContent(slug, mailing_list.title, now, (Section("all", "All", (sample,)),))
     try:
         _subject(
-            _sandbox(templates),
+            _sandbox(),
             mailing_list.subject,
             _ListView(slug, mailing_list.title),
             content.releases,
