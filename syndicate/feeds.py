@@ -57,7 +57,11 @@ def pages(
 
 def tag_uri(base_url: str, release: Release) -> str:
     """The entry id readers key on: stable when the title or URL changes (RFC 4151)."""
-    return f"tag:{domain(base_url)},{release.published.year}:{release.id}"
+    return _tag(domain(base_url), release)
+
+
+def _tag(domain: str, release: Release) -> str:
+    return f"tag:{domain},{release.published.year}:{release.id}"
 
 
 def documents(source: Snapshot | Scope) -> Iterator[Document]:
@@ -121,8 +125,8 @@ class _Context:
         titles = self.titles
         return [(slug, titles[slug]) for slug in release.categories if slug in titles]
 
-    def tag(self, release: Release) -> str:
-        return f"tag:{self.domain},{release.published.year}:{release.id}"
+    def tag(self, release: Release) -> str:  # tag_uri, with the domain worked out once
+        return _tag(self.domain, release)
 
 
 def _fingerprint(scope: Scope, context: _Context, page: Page) -> str:
