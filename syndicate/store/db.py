@@ -6,7 +6,7 @@ restart costs the next operation a reconnect, not an error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,20 +29,16 @@ BUSY_TIMEOUT_MS = 10_000
 _PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    _set_pragmas(dbapi_connection, (*_PRAGMAS, f"busy_timeout={BUSY_TIMEOUT_MS}"))
+def _pragmas_on_connect(pragmas: tuple[str, ...]) -> Callable[[Any, Any], None]:
+    """A 'connect' listener that sets `pragmas` on each new SQLite connection."""
 
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
 
-def _sqlite_pragmas_keeping_timeout(dbapi_connection: Any, _record: Any) -> None:
-    """The URL's `?timeout=` already set the busy timeout (sqlite3.connect does it)."""
-    _set_pragmas(dbapi_connection, _PRAGMAS)
-
-
-def _set_pragmas(dbapi_connection: Any, pragmas: tuple[str, ...]) -> None:
-    cursor = dbapi_connection.cursor()
-    for pragma in pragmas:
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+    return on_connect
 
 
 def create_engine(url: str) -> Engine:
@@ -58,8 +54,10 @@ def create_engine(url: str) -> Engine:
     except (ArgumentError, NoSuchModuleError, OSError, ImportError) as exc:
         raise StoreError(f"database {_masked(url)}: {one_line(str(exc))}") from None
     if engine.dialect.name == "sqlite":
-        pragmas = _sqlite_pragmas_keeping_timeout if "timeout" in parsed.query else _sqlite_pragmas
-        sa.event.listen(engine, "connect", pragmas)
+        pragmas: tuple[str, ...] = _PRAGMAS
+        if "timeout" not in parsed.query:  # else sqlite3.connect set it from the URL
+            pragmas += (f"busy_timeout={BUSY_TIMEOUT_MS}",)
+        sa.event.listen(engine, "connect", _pragmas_on_connect(pragmas))
     return engine
 
 
