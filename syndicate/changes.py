@@ -105,11 +105,10 @@ def decide_changes(
     for placement in found:
         new = None
         if placement.is_public(now):
-            configured = [c for c in placement.categories if c in config.topics]
             new = placement_note(
                 placement.public_from,
                 placement.lang,
-                configured,
+                config.configured_topics(placement.categories),
                 placement.content_hash,
                 placement.updated,
             )
@@ -131,8 +130,9 @@ def _places(change: Change, config: Config) -> list[tuple[Key, str, tuple[str, .
         places.append(((change.old.public_from, change.id), change.old.lang, change.old.categories))
     if change.new is not None:
         new = change.new
-        configured = tuple(c for c in new.categories if c in config.topics)
-        places.append(((new.public_from, change.id), new.lang, configured))
+        places.append(
+            ((new.public_from, change.id), new.lang, config.configured_topics(new.categories))
+        )
     return places
 
 

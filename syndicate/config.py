@@ -8,7 +8,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC
 from email.utils import getaddresses
 from functools import cached_property
@@ -463,6 +463,11 @@ class Config(_Section):
         """The 1-based line of a setting, such as ('lists', 'weekly', 'template'), or of the
         nearest enclosing one in the file (1 when none is)."""
         return (line_of(self._data, loc) or 0) + 1
+
+    def configured_topics(self, categories: Iterable[str]) -> tuple[str, ...]:
+        """The categories that are topics of this config, in their order: what a release's
+        page notes and its feeds carry (the build compares the two, so both ask here)."""
+        return tuple(c for c in categories if c in self.topics)
 
     def where(self, *loc: str | int) -> str:
         """'FILE:LINE: field' of a setting, for a problem found after loading."""

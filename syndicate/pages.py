@@ -160,7 +160,7 @@ def documents(source: Snapshot | Scope) -> Iterator[Document]:
         note = placement_note(
             release.public_from,
             release.lang,
-            [slug for slug in release.categories if slug in config.topics],
+            config.configured_topics(release.categories),
             scope.content_hash(release),
             release.updated,
         )
